@@ -1,0 +1,110 @@
+//! `hardway build`: plan, realise, link the top-level artifacts under `--out`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::build::{Reporter, realise};
+use crate::plan::Plan;
+use crate::seed::{Seed, SeedError};
+use crate::store::{Outcome, Store};
+
+/// Build every artifact of a recipe into the store and link the results under --out.
+///
+/// Creates the seed on first use (and says so). Example: hardway build recipes/seed.toml -j 4
+#[derive(clap::Args)]
+pub struct Args {
+    /// The recipe (TOML).
+    recipe: PathBuf,
+    #[command(flatten)]
+    seed: super::SeedArgs,
+    #[command(flatten)]
+    store: super::StoreArgs,
+    /// Builders to run at once [default: number of CPUs].
+    #[arg(short = 'j', long = "jobs")]
+    jobs: Option<usize>,
+    /// Where to leave one link per top-level artifact.
+    #[arg(long, default_value = "out")]
+    out: PathBuf,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+struct StderrReporter;
+
+impl Reporter for StderrReporter {
+    fn realised(&self, _name: &str, store_name: &str, outcome: Outcome, took: Duration) {
+        if outcome == Outcome::Built {
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "built {store_name} ({:.1} ms)",
+                took.as_secs_f64() * 1e3
+            );
+        }
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let start = Instant::now();
+    let recipe = super::load_recipe(&args.recipe)?;
+    let seed = match Seed::load(&args.seed.seed_file) {
+        Ok(s) => s,
+        Err(SeedError::Missing(path)) => {
+            let s = Seed::create(&path)?;
+            eprintln!(
+                "hardway: NOTE: created a new secret seed at {} (fingerprint {}).\n\
+                 hardway: BACK IT UP: it is the root of every key; losing it means a new CA for the cluster.",
+                path.display(),
+                s.fingerprint()
+            );
+            s
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let plan = Plan::new(&recipe, seed.fingerprint())?;
+    let store = Store::open(&args.store.store)?;
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let summary = realise(&plan, &store, &seed, jobs, &StderrReporter)?;
+    for root in &plan.roots {
+        let target = store.path(&plan.nodes[root.node].store_name);
+        link(&args.out, &root.link, &target)?;
+    }
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    if args.json {
+        println!(
+            "{{\"built\":{},\"reused\":{},\"links\":{},\"milliseconds\":{ms:.3}}}",
+            summary.built,
+            summary.reused,
+            plan.roots.len()
+        );
+    } else {
+        println!(
+            "built {}, reused {} in {ms:.1} ms; {} links in {}",
+            summary.built,
+            summary.reused,
+            plan.roots.len(),
+            args.out.display()
+        );
+    }
+    Ok(())
+}
+
+/// Points `out/<name>` at `target`, replacing an older link atomically.
+fn link(out: &Path, name: &str, target: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let path = out.join(name);
+    if std::fs::read_link(&path).is_ok_and(|t| t == target) {
+        return Ok(());
+    }
+    let tmp = out.join(format!(".{name}.{}.tmp", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(target, &tmp)
+        .with_context(|| format!("linking {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("linking {}", path.display()))?;
+    Ok(())
+}

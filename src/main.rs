@@ -1,0 +1,11 @@
+//! The `hardway` binary: parse, run, map errors to exit codes. The work lives in the library.
+
+fn main() -> std::process::ExitCode {
+    match hardway::cli::run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hardway: error: {e:#}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}

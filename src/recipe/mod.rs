@@ -1,0 +1,188 @@
+//! Recipes: the cluster as the user describes it, in TOML, parsed and validated.
+//!
+//! [`Recipe::load`] reads a file, [`Recipe::parse`] a string. Unknown keys are refused; every error names the
+//! file, line, column and field. See `recipes/README.md` for the format.
+
+mod net;
+mod raw;
+mod validate;
+
+pub use net::Cidr;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// A validated recipe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recipe {
+    pub cluster: Cluster,
+    pub pki: Pki,
+    pub encryption: Encryption,
+    /// Hosts in recipe order.
+    pub hosts: Vec<Host>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cluster {
+    pub name: String,
+    pub domain: String,
+    pub service_cidr: Cidr,
+    pub cluster_cidr: Cidr,
+    /// Start of every validity window, seconds since the Unix epoch (UTC).
+    pub issue_date: i64,
+    /// The same instant as written in the recipe (RFC 3339).
+    pub issue_date_text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pki {
+    /// Key algorithm for every key unless a certificate overrides it (`rsa-2048`, `ecdsa-p256`, ...).
+    pub algorithm: String,
+    pub ca_validity_hours: u64,
+    pub validity_hours: u64,
+    pub subject: Subject,
+}
+
+/// Subject attributes shared by every certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subject {
+    pub country: String,
+    pub state: String,
+    pub locality: String,
+    pub organizational_unit: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Encryption {
+    pub provider: Provider,
+    /// Key generations in provider order: the first encrypts, all decrypt.
+    pub keys: Vec<EncryptionKey>,
+}
+
+/// Encryption-at-rest providers of `EncryptionConfiguration`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    Aescbc,
+    Aesgcm,
+    Secretbox,
+    Identity,
+}
+
+impl Provider {
+    pub const NAMES: [&'static str; 4] = ["aescbc", "aesgcm", "secretbox", "identity"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::Aescbc => "aescbc",
+            Provider::Aesgcm => "aesgcm",
+            Provider::Secretbox => "secretbox",
+            Provider::Identity => "identity",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct EncryptionKey {
+    pub name: String,
+    pub generation: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Host {
+    pub name: String,
+    pub ip: IpAddr,
+    pub role: Role,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    Master,
+    Worker,
+    LoadBalancer,
+}
+
+impl Role {
+    pub const NAMES: [&'static str; 3] = ["master", "worker", "load-balancer"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Master => "master",
+            Role::Worker => "worker",
+            Role::LoadBalancer => "load-balancer",
+        }
+    }
+}
+
+impl Recipe {
+    pub fn masters(&self) -> impl Iterator<Item = &Host> {
+        self.hosts.iter().filter(|h| h.role == Role::Master)
+    }
+
+    pub fn workers(&self) -> impl Iterator<Item = &Host> {
+        self.hosts.iter().filter(|h| h.role == Role::Worker)
+    }
+
+    pub fn load_balancer(&self) -> Option<&Host> {
+        self.hosts.iter().find(|h| h.role == Role::LoadBalancer)
+    }
+
+    /// Reads and validates a recipe file.
+    pub fn load(path: &Path) -> Result<Recipe, RecipeError> {
+        let text = std::fs::read_to_string(path).map_err(|e| RecipeError {
+            file: path.to_path_buf(),
+            problems: vec![Problem {
+                line: 0,
+                column: 0,
+                field: String::new(),
+                message: format!("cannot read recipe: {e}"),
+            }],
+        })?;
+        Recipe::parse(&text, path)
+    }
+
+    /// Parses and validates recipe text; `file` is used in error messages only.
+    pub fn parse(text: &str, file: &Path) -> Result<Recipe, RecipeError> {
+        validate::parse(text).map_err(|problems| RecipeError {
+            file: file.to_path_buf(),
+            problems,
+        })
+    }
+}
+
+/// Everything wrong with a recipe, each problem with its place.
+#[derive(Debug, thiserror::Error)]
+pub struct RecipeError {
+    pub file: PathBuf,
+    pub problems: Vec<Problem>,
+}
+
+/// One problem: 1-based line and column (0 when the whole file is at fault), the field's path and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub line: usize,
+    pub column: usize,
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for RecipeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}", self.file.display())?;
+            if p.line > 0 {
+                write!(f, ":{}:{}", p.line, p.column)?;
+            }
+            if !p.field.is_empty() {
+                write!(f, ": {}", p.field)?;
+            }
+            write!(f, ": {}", p.message)?;
+        }
+        Ok(())
+    }
+}

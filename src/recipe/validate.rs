@@ -1,0 +1,475 @@
+//! From TOML text to a [`Recipe`]: syntax first, then meaning. Collects every problem, each with its place.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::ops::Range;
+
+use toml::Spanned;
+
+use super::raw::{RawHost, RawRecipe};
+use super::{
+    Cidr, Cluster, Encryption, EncryptionKey, Host, Pki, Problem, Provider, Recipe, Role, Subject,
+};
+
+/// Key algorithms a recipe may name.
+pub const ALGORITHMS: [&str; 5] = [
+    "rsa-2048",
+    "rsa-3072",
+    "rsa-4096",
+    "ecdsa-p256",
+    "ecdsa-p384",
+];
+
+/// The smallest service network: it must hold the API service IP (first address) and cluster DNS (tenth).
+const MIN_SERVICE_HOST_BITS: u8 = 4;
+
+struct Checker<'a> {
+    text: &'a str,
+    problems: Vec<Problem>,
+}
+
+impl Checker<'_> {
+    fn at(&mut self, span: Range<usize>, field: impl Into<String>, message: impl Into<String>) {
+        let (line, column) = line_column(self.text, span.start);
+        self.problems.push(Problem {
+            line,
+            column,
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+pub fn parse(text: &str) -> Result<Recipe, Vec<Problem>> {
+    let raw: RawRecipe = toml::from_str(text).map_err(|e| {
+        let (line, column) = e.span().map_or((0, 0), |s| line_column(text, s.start));
+        vec![Problem {
+            line,
+            column,
+            field: String::new(),
+            message: e.message().trim().to_string(),
+        }]
+    })?;
+    let mut c = Checker {
+        text,
+        problems: Vec::new(),
+    };
+    let recipe = check(&mut c, raw);
+    if c.problems.is_empty() {
+        recipe.ok_or_else(Vec::new)
+    } else {
+        Err(c.problems)
+    }
+}
+
+fn check(c: &mut Checker, raw: RawRecipe) -> Option<Recipe> {
+    let cl = &raw.cluster;
+    let name = cl.name.get_ref().clone();
+    if !is_dns_label(&name) {
+        c.at(cl.name.span(), "cluster.name", dns_label_message(&name));
+    }
+    let domain = cl
+        .domain
+        .as_ref()
+        .map_or_else(|| "cluster.local".to_string(), |d| d.get_ref().clone());
+    if let Some(d) = &cl.domain
+        && !domain.split('.').all(is_dns_label)
+    {
+        c.at(
+            d.span(),
+            "cluster.domain",
+            format!(
+                "{domain:?} is not a DNS domain (labels of a-z, 0-9 and '-', separated by dots)"
+            ),
+        );
+    }
+    let service_cidr = cidr(c, &cl.service_cidr, "cluster.service_cidr");
+    if let Some(s) = service_cidr
+        && s.host_bits() < MIN_SERVICE_HOST_BITS
+    {
+        c.at(
+            cl.service_cidr.span(),
+            "cluster.service_cidr",
+            format!(
+                "{s} has no room: it must hold the API service IP (first address) and the cluster DNS IP \
+                 (tenth address); use a /{} or larger",
+                s.host_bits_max() - MIN_SERVICE_HOST_BITS
+            ),
+        );
+    }
+    let cluster_cidr = cidr(c, &cl.cluster_cidr, "cluster.cluster_cidr");
+    if let (Some(s), Some(p)) = (service_cidr, cluster_cidr)
+        && s.overlaps(&p)
+    {
+        c.at(
+            cl.cluster_cidr.span(),
+            "cluster.cluster_cidr",
+            format!("{p} overlaps the service network {s}"),
+        );
+    }
+    let issue = issue_date(c, &cl.issue_date);
+
+    let pki = check_pki(c, &raw);
+    let encryption = check_encryption(c, &raw);
+    let hosts = check_hosts(c, &raw.hosts, &[service_cidr, cluster_cidr]);
+
+    let (issue_date, issue_date_text) = issue?;
+    Some(Recipe {
+        cluster: Cluster {
+            name,
+            domain,
+            service_cidr: service_cidr?,
+            cluster_cidr: cluster_cidr?,
+            issue_date,
+            issue_date_text,
+        },
+        pki: pki?,
+        encryption: encryption?,
+        hosts,
+    })
+}
+
+impl Cidr {
+    fn host_bits_max(&self) -> u8 {
+        self.prefix() + self.host_bits()
+    }
+}
+
+fn cidr(c: &mut Checker, s: &Spanned<String>, field: &str) -> Option<Cidr> {
+    Cidr::parse(s.get_ref())
+        .map_err(|e| c.at(s.span(), field, e))
+        .ok()
+}
+
+fn issue_date(c: &mut Checker, d: &Spanned<toml::value::Datetime>) -> Option<(i64, String)> {
+    let dt = d.get_ref();
+    let (Some(date), Some(time), Some(offset)) = (dt.date, dt.time, dt.offset) else {
+        c.at(
+            d.span(),
+            "cluster.issue_date",
+            format!("{dt} must be a full date and time with an offset, e.g. 2026-01-01T00:00:00Z"),
+        );
+        return None;
+    };
+    if time.nanosecond.unwrap_or(0) != 0 {
+        c.at(
+            d.span(),
+            "cluster.issue_date",
+            "certificates carry whole seconds: drop the fraction",
+        );
+        return None;
+    }
+    let offset_minutes = match offset {
+        toml::value::Offset::Z => 0,
+        toml::value::Offset::Custom { minutes } => i64::from(minutes),
+    };
+    let days = days_from_civil(
+        i64::from(date.year),
+        u32::from(date.month),
+        u32::from(date.day),
+    );
+    let secs = days * 86_400
+        + i64::from(time.hour) * 3600
+        + i64::from(time.minute) * 60
+        + i64::from(time.second.unwrap_or(0))
+        - offset_minutes * 60;
+    // X.509 UTCTime/GeneralizedTime handle 0001..9999; certificates before 1970 make no sense here.
+    if !(0..253_402_300_800).contains(&secs) {
+        c.at(
+            d.span(),
+            "cluster.issue_date",
+            "must lie between 1970 and 9999",
+        );
+        return None;
+    }
+    Some((secs, dt.to_string()))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn hours(c: &mut Checker, v: &Option<Spanned<i64>>, field: &str, default: u64) -> Option<u64> {
+    match v {
+        None => Some(default),
+        Some(h) => match u64::try_from(*h.get_ref()) {
+            Ok(n) if (1..=876_000).contains(&n) => Some(n),
+            _ => {
+                c.at(
+                    h.span(),
+                    field,
+                    "must be a number of hours between 1 and 876000 (100 years)",
+                );
+                None
+            }
+        },
+    }
+}
+
+fn check_pki(c: &mut Checker, raw: &RawRecipe) -> Option<Pki> {
+    let p = &raw.pki;
+    let algorithm = match &p.algorithm {
+        None => Some("rsa-2048".to_string()),
+        Some(a) if ALGORITHMS.contains(&a.get_ref().as_str()) => Some(a.get_ref().clone()),
+        Some(a) => {
+            c.at(
+                a.span(),
+                "pki.algorithm",
+                format!(
+                    "unknown algorithm {:?}; expected one of {}",
+                    a.get_ref(),
+                    ALGORITHMS.join(", ")
+                ),
+            );
+            None
+        }
+    };
+    let ca_validity_hours = hours(c, &p.ca_validity_hours, "pki.ca_validity_hours", 43_800);
+    let validity_hours = hours(c, &p.validity_hours, "pki.validity_hours", 8_760);
+    let s = &p.subject;
+    let or = |v: &Option<String>, d: &str| v.clone().unwrap_or_else(|| d.to_string());
+    Some(Pki {
+        algorithm: algorithm?,
+        ca_validity_hours: ca_validity_hours?,
+        validity_hours: validity_hours?,
+        subject: Subject {
+            country: or(&s.country, "US"),
+            state: or(&s.state, "Oregon"),
+            locality: or(&s.locality, "Portland"),
+            organizational_unit: or(&s.organizational_unit, "Kubernetes The Hard Way"),
+        },
+    })
+}
+
+fn check_encryption(c: &mut Checker, raw: &RawRecipe) -> Option<Encryption> {
+    let e = &raw.encryption;
+    let provider = match &e.provider {
+        None => Some(Provider::Aescbc),
+        Some(p) => match p.get_ref().as_str() {
+            "aescbc" => Some(Provider::Aescbc),
+            "aesgcm" => Some(Provider::Aesgcm),
+            "secretbox" => Some(Provider::Secretbox),
+            "identity" => Some(Provider::Identity),
+            other => {
+                c.at(
+                    p.span(),
+                    "encryption.provider",
+                    format!(
+                        "unknown provider {other:?}; expected one of {}",
+                        Provider::NAMES.join(", ")
+                    ),
+                );
+                None
+            }
+        },
+    };
+    let mut keys = Vec::new();
+    let mut ok = true;
+    match &e.keys {
+        None => keys.push(EncryptionKey {
+            name: "key1".into(),
+            generation: 1,
+        }),
+        Some(list) => {
+            if list.get_ref().is_empty() && provider != Some(Provider::Identity) {
+                c.at(
+                    list.span(),
+                    "encryption.keys",
+                    "needs at least one key (the first one encrypts)",
+                );
+                ok = false;
+            }
+            let mut seen = BTreeMap::new();
+            for (i, k) in list.get_ref().iter().enumerate() {
+                let name = k.name.get_ref();
+                if !is_dns_label(name) {
+                    c.at(
+                        k.name.span(),
+                        format!("encryption.keys[{i}].name"),
+                        dns_label_message(name),
+                    );
+                    ok = false;
+                }
+                if seen.insert(name.clone(), i).is_some() {
+                    c.at(
+                        k.name.span(),
+                        format!("encryption.keys[{i}].name"),
+                        format!("duplicate key name {name:?}"),
+                    );
+                    ok = false;
+                }
+                match u64::try_from(*k.generation.get_ref()) {
+                    Ok(g) if g >= 1 => keys.push(EncryptionKey {
+                        name: name.clone(),
+                        generation: g,
+                    }),
+                    _ => {
+                        c.at(
+                            k.generation.span(),
+                            format!("encryption.keys[{i}].generation"),
+                            "must be a positive integer",
+                        );
+                        ok = false;
+                    }
+                }
+            }
+        }
+    }
+    ok.then_some(())?;
+    Some(Encryption {
+        provider: provider?,
+        keys,
+    })
+}
+
+fn check_hosts(c: &mut Checker, raw: &[RawHost], networks: &[Option<Cidr>]) -> Vec<Host> {
+    let mut hosts = Vec::new();
+    let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut ips: BTreeMap<IpAddr, usize> = BTreeMap::new();
+    for (i, h) in raw.iter().enumerate() {
+        let name = h.name.get_ref();
+        if !is_dns_label(name) {
+            c.at(
+                h.name.span(),
+                format!("hosts[{i}].name"),
+                dns_label_message(name),
+            );
+        } else if let Some(first) = names.insert(name, i) {
+            c.at(
+                h.name.span(),
+                format!("hosts[{i}].name"),
+                format!("duplicate host name {name:?} (also hosts[{first}])"),
+            );
+        }
+        let ip = match h.ip.get_ref().parse::<IpAddr>() {
+            Ok(ip) => {
+                if let Some(first) = ips.insert(ip, i) {
+                    c.at(
+                        h.ip.span(),
+                        format!("hosts[{i}].ip"),
+                        format!("duplicate IP {ip} (also hosts[{first}])"),
+                    );
+                }
+                if let Some(n) = networks.iter().flatten().find(|n| n.contains(ip)) {
+                    c.at(
+                        h.ip.span(),
+                        format!("hosts[{i}].ip"),
+                        format!("{ip} lies inside the cluster's own network {n}"),
+                    );
+                }
+                Some(ip)
+            }
+            Err(_) => {
+                c.at(
+                    h.ip.span(),
+                    format!("hosts[{i}].ip"),
+                    format!("{:?} is not an IP address", h.ip.get_ref()),
+                );
+                None
+            }
+        };
+        let role = match h.role.get_ref().as_str() {
+            "master" => Some(Role::Master),
+            "worker" => Some(Role::Worker),
+            "load-balancer" => Some(Role::LoadBalancer),
+            other => {
+                c.at(
+                    h.role.span(),
+                    format!("hosts[{i}].role"),
+                    format!(
+                        "unknown role {other:?}; expected one of {}",
+                        Role::NAMES.join(", ")
+                    ),
+                );
+                None
+            }
+        };
+        if let (Some(ip), Some(role)) = (ip, role) {
+            hosts.push(Host {
+                name: name.clone(),
+                ip,
+                role,
+            });
+        }
+    }
+    // Whole-cluster rules point at the [[hosts]] list; with no hosts at all, at the start of the file.
+    let anchor = raw.first().map_or(0..0, |h| h.name.span());
+    let masters = raw.iter().filter(|h| h.role.get_ref() == "master").count();
+    let lbs: Vec<&RawHost> = raw
+        .iter()
+        .filter(|h| h.role.get_ref() == "load-balancer")
+        .collect();
+    if masters == 0 {
+        c.at(
+            anchor.clone(),
+            "hosts",
+            "no host has role \"master\": a cluster needs at least one",
+        );
+    }
+    if masters > 1 && lbs.is_empty() {
+        c.at(
+            anchor,
+            "hosts",
+            format!("{masters} masters need a host with role \"load-balancer\" in front of their API servers"),
+        );
+    }
+    for extra in lbs.iter().skip(1) {
+        c.at(
+            extra.role.span(),
+            "hosts.role",
+            "only one host may be the load-balancer",
+        );
+    }
+    hosts
+}
+
+/// RFC 1123 label, lowercase: it becomes a node name (Kubernetes requires lowercase) and a SAN.
+pub(crate) fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn dns_label_message(s: &str) -> String {
+    format!(
+        "{s:?} is not a valid DNS label: use 1-63 lowercase letters, digits and '-', not starting or ending with '-'"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_days() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(days_from_civil(2026, 1, 1), 20_454);
+    }
+
+    #[test]
+    fn line_and_column() {
+        assert_eq!(line_column("ab\ncd", 4), (2, 2));
+        assert_eq!(line_column("ab", 0), (1, 1));
+    }
+}

@@ -1,0 +1,197 @@
+//! The content-addressed store: `store/<hash>-<name>` directories, built once, never modified.
+//!
+//! Layout (version 1):
+//! - `<hash>-<name>/` — the output, a directory of files; present only when complete.
+//! - `<hash>-<name>.drv` — sidecar: canonical CBOR `{derivation, output}` (the derivation's CBOR and the
+//!   BLAKE3 hash of the output), written before the output is renamed into place.
+//! - `.tmp/<hash>-<name>` — a build in progress; `.locks/<hash>.lock` — serialises builders of one path
+//!   across processes.
+//!
+//! Every build writes into `.tmp`, then renames: killing hardway at any moment leaves no partial store path.
+//! The store directory is 0700; secret files are 0600, others 0644 or 0755, whatever the umask.
+
+mod output;
+
+pub use output::{FileMode, OutputWriter, hash_output};
+
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::derivation::Derivation;
+
+const LAYOUT_FILE: &str = ".hardway-store";
+const LAYOUT: &str = "hardway store layout 1\n";
+
+/// An open store.
+#[derive(Clone, Debug)]
+pub struct Store {
+    root: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} is not a hardway store (its {LAYOUT_FILE} says {found:?}); use another --store"
+    )]
+    Layout { path: PathBuf, found: String },
+    #[error("building {name}: {message}")]
+    Build { name: String, message: String },
+}
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What realising one derivation did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Built,
+    Reused,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `root`.
+    pub fn open(root: &Path) -> Result<Store, StoreError> {
+        mkdir_private(root)?;
+        let root = fs::canonicalize(root).map_err(io_err(root))?;
+        // A store created by someone else keeps its mode; ours is always 0700.
+        let meta = fs::metadata(&root).map_err(io_err(&root))?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            fs::set_permissions(&root, fs::Permissions::from_mode(0o700)).map_err(io_err(&root))?;
+        }
+        let layout = root.join(LAYOUT_FILE);
+        match fs::read_to_string(&layout) {
+            Ok(found) if found == LAYOUT => {}
+            Ok(found) => {
+                return Err(StoreError::Layout {
+                    path: root,
+                    found: found.trim().to_string(),
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                write_atomic(&root, &layout, LAYOUT.as_bytes())?;
+            }
+            Err(e) => return Err(io_err(&layout)(e)),
+        }
+        mkdir_private(&root.join(".tmp"))?;
+        mkdir_private(&root.join(".locks"))?;
+        Ok(Store { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where `drv`'s output lives (whether or not it is built).
+    pub fn path(&self, store_name: &str) -> PathBuf {
+        self.root.join(store_name)
+    }
+
+    pub fn is_built(&self, store_name: &str) -> bool {
+        self.path(store_name).is_dir()
+    }
+
+    /// Realises `drv` unless its path exists: `build` fills an [`OutputWriter`] in a temporary directory,
+    /// which becomes the store path only once complete.
+    pub fn realise(
+        &self,
+        drv: &Derivation,
+        store_name: &str,
+        build: impl FnOnce(&mut OutputWriter) -> Result<(), String>,
+    ) -> Result<Outcome, StoreError> {
+        let final_path = self.path(store_name);
+        if final_path.is_dir() {
+            return Ok(Outcome::Reused);
+        }
+        let lock_path = self
+            .root
+            .join(".locks")
+            .join(format!("{}.lock", drv.hash().to_base32()));
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        lock.lock().map_err(io_err(&lock_path))?;
+        // Someone else may have finished it while we waited.
+        if final_path.is_dir() {
+            return Ok(Outcome::Reused);
+        }
+        let tmp = self.root.join(".tmp").join(store_name);
+        // Holding the lock, any leftover here is from a builder that died: discard it.
+        remove_any(&tmp)?;
+        mkdir_private(&tmp)?;
+        let mut writer = OutputWriter::new(tmp.clone());
+        if let Err(message) = build(&mut writer) {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(StoreError::Build {
+                name: drv.name.clone(),
+                message,
+            });
+        }
+        let output_hash = writer.finish()?;
+        let sidecar = ciborium::Value::Map(vec![
+            (
+                ciborium::Value::Text("derivation".into()),
+                ciborium::Value::Bytes(drv.to_cbor()),
+            ),
+            (
+                ciborium::Value::Text("output".into()),
+                ciborium::Value::Bytes(output_hash.to_vec()),
+            ),
+        ]);
+        let mut sidecar_bytes = Vec::new();
+        ciborium::into_writer(&sidecar, &mut sidecar_bytes)
+            .map_err(|e| io_err(&final_path)(std::io::Error::other(e.to_string())))?;
+        write_atomic(
+            &self.root,
+            &self.root.join(format!("{store_name}.drv")),
+            &sidecar_bytes,
+        )?;
+        fs::rename(&tmp, &final_path).map_err(io_err(&final_path))?;
+        drop(lock);
+        Ok(Outcome::Built)
+    }
+}
+
+/// Creates a directory with mode 0700 (and its parents), independent of the umask.
+pub(crate) fn mkdir_private(dir: &Path) -> Result<(), StoreError> {
+    match fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
+        Ok(()) => Ok(()),
+        Err(e) => Err(io_err(dir)(e)),
+    }
+}
+
+fn remove_any(path: &Path) -> Result<(), StoreError> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path).map_err(io_err(path)),
+        Ok(_) => fs::remove_file(path).map_err(io_err(path)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err(path)(e)),
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in `dir` and a rename.
+pub(crate) fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600)).map_err(io_err(&tmp))?;
+    fs::rename(&tmp, path).map_err(io_err(path))
+}

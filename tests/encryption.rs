@@ -1,0 +1,172 @@
+//! encryption-config.yaml: structure checked by a real YAML parser (PyYAML), providers, staged key rotation.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::util::*;
+
+/// Builds `recipe_text` and returns the path of the encryption config in the store.
+fn build_config(t: &TestDir, recipe_text: &str) -> PathBuf {
+    let seed = t.test_seed();
+    let recipe = t.write("r.toml", recipe_text);
+    ok(hardway()
+        .current_dir(t.path())
+        .arg("build")
+        .arg(&recipe)
+        .arg("--seed-file")
+        .arg(&seed));
+    std::fs::read_link(t.join("out/encryption-config"))
+        .expect("out link")
+        .join("encryption-config.yaml")
+}
+
+/// PyYAML's reading of the file, re-emitted as JSON with the details the tests check.
+fn pyyaml(path: &Path) -> Option<String> {
+    if !have_tool("python3") {
+        return None;
+    }
+    let script = r#"
+import sys, json, base64
+try:
+    import yaml
+except ImportError:
+    print("NO-PYYAML"); sys.exit(0)
+d = yaml.safe_load(open(sys.argv[1]))
+assert d["kind"] == "EncryptionConfiguration", d
+assert d["apiVersion"] == "apiserver.config.k8s.io/v1", d
+(res,) = d["resources"]
+assert res["resources"] == ["secrets"], res
+out = []
+for p in res["providers"]:
+    (name, body), = p.items()
+    if name == "identity":
+        assert body == {}, body
+        out.append(["identity"])
+    else:
+        keys = [[k["name"], len(base64.b64decode(k["secret"], validate=True)), k["secret"]] for k in body["keys"]]
+        out.append([name, keys])
+print(json.dumps(out))
+"#;
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(path)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "PyYAML rejected the file: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if s == "NO-PYYAML" {
+        if std::env::var("HARDWAY_REQUIRE_TOOLS").as_deref() == Ok("1") {
+            panic!("PyYAML (python3-yaml) is required (HARDWAY_REQUIRE_TOOLS=1)");
+        }
+        eprintln!("SKIPPED: PyYAML is not installed");
+        return None;
+    }
+    Some(s)
+}
+
+fn recipe() -> String {
+    std::fs::read_to_string(repo().join("recipes/seed.toml")).expect("recipe")
+}
+
+#[test]
+fn seed_config_parses_as_the_tutorial_describes() {
+    let t = TestDir::new();
+    let path = build_config(&t, &recipe());
+    let Some(json) = pyyaml(&path) else { return };
+    // aescbc with key1 (32 bytes), then identity.
+    assert!(json.starts_with("[[\"aescbc\", [[\"key1\", 32, "), "{json}");
+    assert!(json.ends_with(", [\"identity\"]]"), "{json}");
+}
+
+#[test]
+fn every_provider_gives_valid_yaml() {
+    for provider in ["aesgcm", "secretbox"] {
+        let t = TestDir::new();
+        let path = build_config(
+            &t,
+            &recipe().replace(
+                "provider = \"aescbc\"",
+                &format!("provider = \"{provider}\""),
+            ),
+        );
+        let Some(json) = pyyaml(&path) else { return };
+        assert!(
+            json.starts_with(&format!("[[\"{provider}\", [[\"key1\", 32, ")),
+            "{json}"
+        );
+    }
+    let t = TestDir::new();
+    let path = build_config(
+        &t,
+        &recipe().replace("provider = \"aescbc\"", "provider = \"identity\""),
+    );
+    let Some(json) = pyyaml(&path) else { return };
+    assert_eq!(json, "[[\"identity\"]]");
+}
+
+#[test]
+fn staged_rotation_keeps_the_old_key() {
+    let t1 = TestDir::new();
+    let one = pyyaml(&build_config(&t1, &recipe()));
+    // Stage 1 of the rotation: the new key is added second (read only), then made first (writes).
+    let t2 = TestDir::new();
+    let staged = recipe().replace(
+        "keys = [{ name = \"key1\", generation = 1 }]",
+        "keys = [{ name = \"key1\", generation = 1 }, { name = \"key2\", generation = 2 }]",
+    );
+    let two = pyyaml(&build_config(&t2, &staged));
+    let t3 = TestDir::new();
+    let swapped = recipe().replace(
+        "keys = [{ name = \"key1\", generation = 1 }]",
+        "keys = [{ name = \"key2\", generation = 2 }, { name = \"key1\", generation = 1 }]",
+    );
+    let three = pyyaml(&build_config(&t3, &swapped));
+    let (Some(one), Some(two), Some(three)) = (one, two, three) else {
+        return;
+    };
+    let secret = |json: &str, name: &str| -> String {
+        let at = json
+            .find(&format!("[\"{name}\", 32, \""))
+            .unwrap_or_else(|| panic!("{name} in {json}"));
+        json[at..].split('"').nth(3).expect("secret").to_string()
+    };
+    assert_eq!(
+        secret(&one, "key1"),
+        secret(&two, "key1"),
+        "adding key2 must not change key1"
+    );
+    assert_eq!(secret(&two, "key2"), secret(&three, "key2"));
+    assert_ne!(secret(&two, "key1"), secret(&two, "key2"));
+    assert!(
+        three.find("key2") < three.find("key1"),
+        "key2 writes first after the swap: {three}"
+    );
+}
+
+#[test]
+fn another_seed_gives_another_key() {
+    let t = TestDir::new();
+    let a = std::fs::read(build_config(&t, &recipe())).expect("a");
+    let t2 = TestDir::new();
+    let seed = t2.join("other-seed");
+    ok(hardway().args(["init", "--seed-file"]).arg(&seed));
+    let recipe_path = t2.write("r.toml", &recipe());
+    ok(hardway()
+        .current_dir(t2.path())
+        .arg("build")
+        .arg(&recipe_path)
+        .arg("--seed-file")
+        .arg(&seed));
+    let b = std::fs::read(
+        std::fs::read_link(t2.join("out/encryption-config"))
+            .expect("link")
+            .join("encryption-config.yaml"),
+    )
+    .expect("b");
+    assert_ne!(a, b);
+}

@@ -1,0 +1,323 @@
+//! The derivation engine: determinism across conditions, caching, crash safety, concurrent builders.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+/// Store contents that are outputs or sidecars (not the lock files or temporary area).
+fn store_outputs(store: &Path) -> BTreeMap<String, (u32, Vec<u8>)> {
+    snapshot(store)
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with(".locks") && !k.starts_with(".tmp"))
+        .collect()
+}
+
+/// `hardway build` run through `sh` so the umask can be set.
+fn build_in(
+    cwd: &Path,
+    umask: &str,
+    tz: &str,
+    lc: &str,
+    jobs: &str,
+    store: &str,
+    seed: &Path,
+    recipe: &Path,
+) -> String {
+    std::fs::create_dir_all(cwd).expect("cwd");
+    ok(Command::new("sh")
+        .arg("-c")
+        .arg(format!("umask {umask}; exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_hardway"))
+        .args([
+            "build",
+            "--json",
+            "-j",
+            jobs,
+            "--store",
+            store,
+            "--seed-file",
+        ])
+        .arg(seed)
+        .arg(recipe)
+        .current_dir(cwd)
+        .env_remove("HARDWAY_STORE")
+        .env("TZ", tz)
+        .env("LC_ALL", lc)
+        .env("LANG", lc))
+}
+
+#[test]
+fn same_bytes_whatever_cwd_umask_tz_locale_and_jobs() {
+    let a = TestDir::new();
+    let b = TestDir::new();
+    let recipe = repo().join("recipes/seed.toml");
+    let seed_a = a.test_seed();
+    let seed_b = b.test_seed();
+    let store_a = a.join("store");
+    build_in(
+        &a.join("w"),
+        "022",
+        "UTC",
+        "C",
+        "1",
+        store_a.to_str().expect("utf8"),
+        &seed_a,
+        &recipe,
+    );
+    // A relative store, deeper cwd, tight umask, other time zone and locale, more jobs.
+    build_in(
+        &b.join("x/y/z"),
+        "077",
+        "Asia/Kolkata",
+        "fr_FR.UTF-8",
+        "8",
+        "../s2",
+        &seed_b,
+        &recipe,
+    );
+    let sa = store_outputs(&store_a);
+    let sb = store_outputs(&b.join("x/y/s2"));
+    assert!(sa.len() > 3, "nothing built? {:?}", sa.keys());
+    assert_eq!(
+        sa.keys().collect::<Vec<_>>(),
+        sb.keys().collect::<Vec<_>>(),
+        "store path names differ"
+    );
+    for (k, va) in &sa {
+        assert_eq!(va, &sb[k], "{k} differs (mode or bytes)");
+    }
+}
+
+#[test]
+fn second_build_builds_nothing() {
+    let t = TestDir::new();
+    let seed = t.test_seed();
+    let recipe = repo().join("recipes/seed.toml");
+    let build = || {
+        ok(hardway()
+            .current_dir(t.path())
+            .args(["build", "--json"])
+            .arg(&recipe)
+            .arg("--seed-file")
+            .arg(&seed))
+    };
+    let (built, reused) = build_counts(&build());
+    assert!(built > 0);
+    assert_eq!(reused, 0);
+    let (built2, reused2) = build_counts(&build());
+    assert_eq!((built2, reused2), (0, built));
+}
+
+/// `show` lines as (state, store name).
+fn show(t: &TestDir, recipe: &Path, seed: &Path) -> Vec<String> {
+    ok(hardway()
+        .current_dir(t.path())
+        .arg("show")
+        .arg(recipe)
+        .arg("--seed-file")
+        .arg(seed))
+    .lines()
+    .map(|l| l.split_whitespace().last().expect("name").to_string())
+    .collect()
+}
+
+#[test]
+fn changing_one_ip_rebuilds_only_what_depends_on_it() {
+    let t = TestDir::new();
+    let seed = t.test_seed();
+    let text = std::fs::read_to_string(repo().join("recipes/seed.toml")).expect("recipe");
+    let recipe = t.write("r.toml", &text);
+    ok(hardway()
+        .current_dir(t.path())
+        .arg("build")
+        .arg(&recipe)
+        .arg("--seed-file")
+        .arg(&seed));
+    let before = show(&t, &recipe, &seed);
+    let changed_text = text.replace("10.128.15.221", "10.128.15.231");
+    assert_ne!(changed_text, text);
+    std::fs::write(&recipe, changed_text).expect("write");
+    let after = show(&t, &recipe, &seed);
+    let new: Vec<_> = after.iter().filter(|n| !before.contains(n)).collect();
+    assert!(!new.is_empty(), "a master's IP must change something");
+    assert!(new.len() < after.len(), "not everything depends on one IP");
+    let (built, reused) = build_counts(&ok(hardway()
+        .current_dir(t.path())
+        .args(["build", "--json"])
+        .arg(&recipe)
+        .arg("--seed-file")
+        .arg(&seed)));
+    assert_eq!(
+        built as usize,
+        new.len(),
+        "rebuilt {built}, expected exactly {:?}",
+        new
+    );
+    assert_eq!(reused as usize, after.len() - new.len());
+}
+
+/// A tiny deterministic generator for kill moments (tests must be repeatable too).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, bound: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % bound.max(1)
+    }
+}
+
+/// Every output directory in `store` must equal the one a clean build made, with its sidecar present.
+fn assert_no_partial_paths(store: &Path, clean: &BTreeMap<String, (u32, Vec<u8>)>) {
+    for (k, v) in store_outputs(store) {
+        let top = k.split('/').next().expect("top");
+        if top.starts_with('.') {
+            continue;
+        }
+        let expected = clean
+            .get(&k)
+            .unwrap_or_else(|| panic!("{k} is not in a clean build"));
+        if !k.ends_with(".drv") {
+            assert_eq!(&v, expected, "{k} differs from a clean build");
+            let sidecar = format!("{}.drv", top.trim_end_matches('/'));
+            assert!(store.join(&sidecar).exists(), "{top} has no sidecar");
+        }
+    }
+    // Every directory present is complete: it holds every file the clean build has under it.
+    for k in clean.keys() {
+        let top = k.split('/').next().expect("top");
+        if k.contains('/') && store.join(top).is_dir() {
+            assert!(store.join(k).exists(), "{top} is partial: {k} missing");
+        }
+    }
+}
+
+#[test]
+fn killing_builds_at_random_moments_never_leaves_a_partial_path() {
+    let t = TestDir::new();
+    let seed = t.test_seed();
+    let recipe = repo().join("recipes/seed.toml");
+    let clean_store = t.join("clean");
+    let started = Instant::now();
+    ok(hardway()
+        .arg("build")
+        .arg(&recipe)
+        .arg("--seed-file")
+        .arg(&seed)
+        .arg("--store")
+        .arg(&clean_store)
+        .arg("--out")
+        .arg(t.join("o1")));
+    let cold = started.elapsed();
+    let clean = store_outputs(&clean_store);
+    let store = t.join("store");
+    let mut rng = Lcg(0x5eed);
+    let window = (cold.as_micros() as u64 * 3 / 2).max(2_000);
+    for round in 0..24 {
+        // Every fourth round starts from an empty store so early moments are hit too.
+        if round % 4 == 0 {
+            let _ = std::fs::remove_dir_all(&store);
+        }
+        let mut child = hardway()
+            .arg("build")
+            .arg(&recipe)
+            .arg("--seed-file")
+            .arg(&seed)
+            .arg("--store")
+            .arg(&store)
+            .arg("--out")
+            .arg(t.join("o2"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(Duration::from_micros(rng.next(window)));
+        let _ = child.kill();
+        let _ = child.wait();
+        if store.exists() {
+            assert_no_partial_paths(&store, &clean);
+        }
+    }
+    ok(hardway()
+        .arg("build")
+        .arg(&recipe)
+        .arg("--seed-file")
+        .arg(&seed)
+        .arg("--store")
+        .arg(&store)
+        .arg("--out")
+        .arg(t.join("o2")));
+    assert_eq!(store_outputs(&store), clean);
+}
+
+#[test]
+fn two_concurrent_builds_into_one_store_agree() {
+    let t = TestDir::new();
+    let seed = t.test_seed();
+    let recipe = repo().join("recipes/seed.toml");
+    let clean_store = t.join("clean");
+    ok(hardway()
+        .arg("build")
+        .arg(&recipe)
+        .arg("--seed-file")
+        .arg(&seed)
+        .arg("--store")
+        .arg(&clean_store)
+        .arg("--out")
+        .arg(t.join("o0")));
+    for round in 0..3 {
+        let store = t.join(&format!("shared{round}"));
+        let spawn = |out: &str| {
+            hardway()
+                .args(["build", "--json"])
+                .arg(&recipe)
+                .arg("--seed-file")
+                .arg(&seed)
+                .arg("--store")
+                .arg(&store)
+                .arg("--out")
+                .arg(t.join(out))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        };
+        let a = spawn("oa");
+        let b = spawn("ob");
+        for child in [a, b] {
+            let out = child.wait_with_output().expect("wait");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert_eq!(store_outputs(&store), store_outputs(&clean_store));
+        assert_eq!(
+            std::fs::read_link(t.join("oa/encryption-config")).expect("link a"),
+            std::fs::read_link(t.join("ob/encryption-config")).expect("link b")
+        );
+    }
+}
+
+#[test]
+fn store_and_secret_files_are_private() {
+    let t = TestDir::new();
+    let seed = t.test_seed();
+    ok(hardway()
+        .current_dir(t.path())
+        .arg("build")
+        .arg(repo().join("recipes/seed.toml"))
+        .arg("--seed-file")
+        .arg(&seed));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode(&t.join("store")), 0o700);
+    let enc = std::fs::read_link(t.join("out/encryption-config")).expect("out link");
+    assert_eq!(mode(&enc.join("encryption-config.yaml")), 0o600);
+}

@@ -1,0 +1,65 @@
+//! Golden hashes: recipes/seed.toml built with the committed test seed must give exactly the store paths and
+//! output bytes recorded in fixtures/golden/seed.txt.
+//!
+//! They pin the derivation encoding, every builder and every crate whose bytes reach an output. After an
+//! intended change, regenerate with:
+//!     HARDWAY_UPDATE_GOLDEN=1 cargo test --test tests golden
+//! and review the diff: every changed line is an output that users will see change.
+
+use std::fmt::Write;
+
+use crate::util::*;
+
+#[test]
+fn golden_store_paths_and_output_hashes_for_the_seed_recipe() {
+    let t = TestDir::new();
+    let seed = t.test_seed();
+    ok(hardway()
+        .current_dir(t.path())
+        .arg("build")
+        .arg(repo().join("recipes/seed.toml"))
+        .arg("--seed-file")
+        .arg(&seed)
+        .args(["-j", "2"]));
+    let mut actual = String::from(
+        "# recipes/seed.toml built with fixtures/test-seed: <store path>/<file> <mode> <BLAKE3 of the bytes>\n\
+         # Regenerate: HARDWAY_UPDATE_GOLDEN=1 cargo test --test tests golden\n",
+    );
+    for (path, (mode, bytes)) in snapshot(&t.join("store")) {
+        let top = path.split('/').next().expect("top");
+        if top.starts_with('.') || path.ends_with('/') || path.ends_with(".drv") {
+            continue;
+        }
+        writeln!(
+            actual,
+            "{path} {mode:04o} {}",
+            blake3::hash(&bytes).to_hex()
+        )
+        .expect("write");
+    }
+    let golden = repo().join("fixtures/golden/seed.txt");
+    if std::env::var("HARDWAY_UPDATE_GOLDEN").as_deref() == Ok("1") {
+        std::fs::create_dir_all(golden.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&golden, &actual).expect("write golden");
+        return;
+    }
+    let expected = std::fs::read_to_string(&golden)
+        .expect("fixtures/golden/seed.txt (regenerate as documented)");
+    if expected != actual {
+        let diff: Vec<String> = expected
+            .lines()
+            .filter(|l| !actual.lines().any(|a| a == *l))
+            .map(|l| format!("- {l}"))
+            .chain(
+                actual
+                    .lines()
+                    .filter(|l| !expected.lines().any(|e| e == *l))
+                    .map(|l| format!("+ {l}")),
+            )
+            .collect();
+        panic!(
+            "outputs differ from fixtures/golden/seed.txt:\n{}",
+            diff.join("\n")
+        );
+    }
+}

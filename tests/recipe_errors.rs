@@ -1,0 +1,199 @@
+//! Bad recipes: every validation rule gives file:line:column and the field, exits non-zero, writes nothing.
+
+use crate::util::*;
+
+fn seed_recipe() -> String {
+    std::fs::read_to_string(repo().join("recipes/seed.toml")).expect("recipe")
+}
+
+/// 1-based line of the first occurrence of `needle` in `text`.
+fn line_of(text: &str, needle: &str) -> usize {
+    let at = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} not in recipe"));
+    text[..at].matches('\n').count() + 1
+}
+
+/// Builds `text`; asserts failure, that the error names `r.toml:<line of needle>:` and `field`, and that no
+/// store, out/ or seed was written.
+fn assert_rejected(text: &str, needle: &str, field: &str, words: &str) {
+    assert_rejected_at(text, line_of(text, needle), field, words);
+}
+
+fn assert_rejected_at(text: &str, line: usize, field: &str, words: &str) {
+    let t = TestDir::new();
+    let recipe = t.write("r.toml", text);
+    let err = fails(hardway().current_dir(t.path()).arg("build").arg(&recipe));
+    let place = format!("r.toml:{line}:");
+    assert!(err.contains(&place), "error must name {place}: {err}");
+    assert!(err.contains(field), "error must name field {field}: {err}");
+    assert!(
+        err.to_lowercase().contains(&words.to_lowercase()),
+        "error must say {words:?}: {err}"
+    );
+    for written in ["store", "out", "secrets"] {
+        assert!(
+            !t.join(written).exists(),
+            "a failing recipe wrote {written}/"
+        );
+    }
+}
+
+#[test]
+fn duplicate_host_name() {
+    let text = seed_recipe().replace("name = \"master2\"", "name = \"master1\"");
+    let needle = "name = \"master1\"\nip = \"10.128.15.222\"";
+    assert_rejected(&text, needle, "hosts[1].name", "duplicate host name");
+}
+
+#[test]
+fn duplicate_ip() {
+    let text = seed_recipe().replace("10.128.15.224", "10.128.15.223");
+    // The error points at the second occurrence: the line after node2's name.
+    assert_rejected_at(
+        &text,
+        line_of(&text, "node2\"\nip") + 1,
+        "hosts[3].ip",
+        "duplicate IP",
+    );
+}
+
+#[test]
+fn invalid_ip() {
+    let text = seed_recipe().replace("10.128.15.223", "10.128.15.300");
+    assert_rejected(&text, "10.128.15.300", "hosts[2].ip", "not an IP address");
+}
+
+#[test]
+fn invalid_cidr() {
+    let text = seed_recipe().replace("10.200.0.0/16", "10.200.0.0/40");
+    assert_rejected(&text, "10.200.0.0/40", "cluster.cluster_cidr", "not a CIDR");
+}
+
+#[test]
+fn cidr_with_host_bits() {
+    let text = seed_recipe().replace("10.200.0.0/16", "10.200.3.0/16");
+    assert_rejected(
+        &text,
+        "10.200.3.0/16",
+        "cluster.cluster_cidr",
+        "did you mean 10.200.0.0/16",
+    );
+}
+
+#[test]
+fn service_cidr_without_room() {
+    let text = seed_recipe().replace("10.32.0.0/24", "10.32.0.0/30");
+    assert_rejected(&text, "10.32.0.0/30", "cluster.service_cidr", "no room");
+}
+
+#[test]
+fn overlapping_networks() {
+    let text = seed_recipe().replace("10.200.0.0/16", "10.32.0.0/16");
+    assert_rejected(&text, "10.32.0.0/16", "cluster.cluster_cidr", "overlaps");
+}
+
+#[test]
+fn no_master() {
+    let text = seed_recipe().replace("role = \"master\"", "role = \"worker\"");
+    assert_rejected(
+        &text,
+        "name = \"master1\"",
+        "hosts",
+        "no host has role \"master\"",
+    );
+}
+
+#[test]
+fn unknown_role() {
+    let text = seed_recipe().replacen("role = \"worker\"", "role = \"minion\"", 1);
+    assert_rejected(&text, "\"minion\"", "hosts[2].role", "unknown role");
+}
+
+#[test]
+fn unknown_algorithm() {
+    let text = seed_recipe().replace("\"rsa-2048\"", "\"rsa-1024\"");
+    assert_rejected(&text, "rsa-1024", "pki.algorithm", "unknown algorithm");
+}
+
+#[test]
+fn unknown_provider() {
+    let text = seed_recipe().replace("provider = \"aescbc\"", "provider = \"rot13\"");
+    assert_rejected(&text, "rot13", "encryption.provider", "unknown provider");
+}
+
+#[test]
+fn host_name_not_a_dns_label() {
+    for bad in ["Node_1", "-node", "node1.example", "UPPER"] {
+        let text = seed_recipe().replace("name = \"node1\"", &format!("name = \"{bad}\""));
+        assert_rejected(
+            &text,
+            &format!("\"{bad}\""),
+            "hosts[2].name",
+            "not a valid DNS label",
+        );
+    }
+}
+
+#[test]
+fn several_masters_need_a_load_balancer() {
+    let text = seed_recipe().replace("role = \"load-balancer\"", "role = \"worker\"");
+    assert_rejected(&text, "name = \"master1\"", "hosts", "load-balancer");
+}
+
+#[test]
+fn one_master_needs_no_load_balancer() {
+    let text = seed_recipe()
+        .replace("role = \"load-balancer\"", "role = \"worker\"")
+        .replace(
+            "name = \"master2\"\nip = \"10.128.15.222\"\nrole = \"master\"",
+            "name = \"master2\"\nip = \"10.128.15.222\"\nrole = \"worker\"",
+        );
+    let t = TestDir::new();
+    let seed = t.test_seed();
+    let recipe = t.write("r.toml", &text);
+    ok(hardway()
+        .current_dir(t.path())
+        .arg("build")
+        .arg(&recipe)
+        .arg("--seed-file")
+        .arg(&seed));
+}
+
+#[test]
+fn unknown_key_is_refused() {
+    let text = seed_recipe().replace(
+        "domain = \"cluster.local\"",
+        "domain = \"cluster.local\"\ndomian = \"typo\"",
+    );
+    assert_rejected(&text, "domian", "", "unknown field `domian`");
+}
+
+#[test]
+fn toml_syntax_error_has_a_place() {
+    let text = seed_recipe().replace(
+        "cluster_cidr = \"10.200.0.0/16\"",
+        "cluster_cidr = \"10.200.0.0/16",
+    );
+    assert_rejected(&text, "cluster_cidr = ", "", "");
+}
+
+#[test]
+fn issue_date_needs_a_time_and_offset() {
+    let text = seed_recipe().replace("2026-01-01T00:00:00Z", "2026-01-01");
+    assert_rejected(&text, "issue_date = 2026", "cluster.issue_date", "offset");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let text = seed_recipe()
+        .replace("10.128.15.223", "bad-ip")
+        .replace("\"rsa-2048\"", "\"dsa\"");
+    let t = TestDir::new();
+    let recipe = t.write("r.toml", &text);
+    let err = fails(hardway().current_dir(t.path()).arg("build").arg(&recipe));
+    assert!(
+        err.contains("hosts[2].ip") && err.contains("pki.algorithm"),
+        "{err}"
+    );
+}

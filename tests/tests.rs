@@ -1,0 +1,9 @@
+//! hardway's integration tests: one binary, a fresh temporary directory per test, real tools.
+
+mod util;
+
+mod encryption;
+mod engine;
+mod golden;
+mod recipe_errors;
+mod seed;
