@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use crate::derivation::Derivation;
 use crate::encryption;
+use crate::kubeconfig;
 use crate::nginx;
+use crate::overlay;
 use crate::plan::Plan;
 use crate::seed::Seed;
 use crate::store::{FileMode, Outcome, OutputWriter, Store, StoreError};
@@ -61,8 +63,27 @@ fn run_builder(drv: &Derivation, ctx: &BuildContext, out: &mut OutputWriter) -> 
                 nginx::FILE,
                 nginx::render(&params).as_bytes(),
                 FileMode::Public,
+            )?;
+            out.file(
+                nginx::INCLUDE_FILE,
+                nginx::render_include().as_bytes(),
+                FileMode::Public,
             )
         }
+        (kubeconfig::BUILDER, kubeconfig::BUILDER_VERSION) => {
+            let params: kubeconfig::Params = params(drv)?;
+            let text = kubeconfig::build(
+                &params,
+                input(ctx, kubeconfig::INPUT_CA)?,
+                input(ctx, kubeconfig::INPUT_CLIENT)?,
+            )?;
+            out.file(&params.file, text.as_bytes(), FileMode::Secret)
+        }
+        (overlay::BUILDER, overlay::BUILDER_VERSION) => overlay::build(&params(drv)?, ctx, out),
+        (overlay::BUNDLE_BUILDER, overlay::BUNDLE_BUILDER_VERSION) => {
+            overlay::build_bundle(&params(drv)?, ctx, out)
+        }
+        (b, _) if crate::pki::is_builder(b) => crate::pki::build(drv, ctx, out),
         (b, v) => Err(format!("unknown builder {b:?} version {v}")),
     }
 }
@@ -71,6 +92,14 @@ fn params<P: serde::de::DeserializeOwned>(drv: &Derivation) -> Result<P, String>
     drv.params
         .deserialized()
         .map_err(|e| format!("malformed parameters: {e}"))
+}
+
+/// The store path of a declared input.
+pub fn input<'a>(ctx: &'a BuildContext, role: &str) -> Result<&'a std::path::Path, String> {
+    ctx.inputs
+        .get(role)
+        .map(PathBuf::as_path)
+        .ok_or_else(|| format!("missing input {role:?}"))
 }
 
 fn check_seed(ctx: &BuildContext, planned: &crate::seed::Fingerprint) -> Result<(), String> {

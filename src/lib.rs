@@ -13,3 +13,8 @@ pub mod recipe;
 pub mod seed;
 pub mod store;
 pub mod yaml;
+pub mod pki;
+pub mod kubeconfig;
+pub mod overlay;
+pub mod bundle;
+pub mod check;

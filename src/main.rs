@@ -2,7 +2,8 @@
 
 fn main() -> std::process::ExitCode {
     match hardway::cli::run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::from(1),
         Err(e) => {
             eprintln!("hardway: error: {e:#}");
             std::process::ExitCode::from(1)

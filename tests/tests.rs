@@ -5,5 +5,6 @@ mod util;
 mod encryption;
 mod engine;
 mod golden;
+mod pki;
 mod recipe_errors;
 mod seed;

@@ -71,16 +71,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let summary = realise(&plan, &store, &seed, jobs, &StderrReporter)?;
     for root in &plan.roots {
-        let target = store.path(&plan.nodes[root.node].store_name);
+        let mut target = store.path(&plan.nodes[root.node].store_name);
+        if let Some(file) = &root.file {
+            target.push(file);
+        }
         link(&args.out, &root.link, &target)?;
     }
     let ms = start.elapsed().as_secs_f64() * 1e3;
     if args.json {
         println!(
-            "{{\"built\":{},\"reused\":{},\"links\":{},\"milliseconds\":{ms:.3}}}",
+            "{{\"built\":{},\"reused\":{},\"links\":{},\"milliseconds\":{ms:.3},\"peak_rss_kib\":{}}}",
             summary.built,
             summary.reused,
-            plan.roots.len()
+            plan.roots.len(),
+            peak_rss_kib()
         );
     } else {
         println!(
@@ -107,4 +111,16 @@ fn link(out: &Path, name: &str, target: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("linking {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("linking {}", path.display()))?;
     Ok(())
+}
+
+/// The process's peak resident memory (VmHWM), 0 where /proc is not available.
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
 }

@@ -1,7 +1,9 @@
 //! The command line: clap definitions in one place, one file per subcommand.
 
 mod build;
+mod check;
 mod init;
+mod keygen;
 mod show;
 
 use std::path::PathBuf;
@@ -16,9 +18,11 @@ use clap::{Parser, Subcommand};
 /// Examples:
 ///   hardway build recipes/seed.toml        # plan, build, link results under out/
 ///   hardway show recipes/seed.toml         # list derivations and whether each is built
+///   hardway check recipes/seed.toml        # audit the build (chain, names, SANs, least privilege)
 ///   hardway init --seed-file secrets/seed  # make a new secret seed
+///   hardway keygen --algorithm rsa-2048 --seed-hex 00112233445566778899aabbccddeeff
 ///
-/// Exit codes: 0 success, 1 error (bad recipe, missing seed, build failure), 2 usage error.
+/// Exit codes: 0 success, 1 error (bad recipe, missing seed, build failure, check found errors), 2 usage error.
 #[derive(Parser)]
 #[command(name = "hardway", version, verbatim_doc_comment)]
 pub struct Cli {
@@ -31,6 +35,8 @@ enum Command {
     Init(init::Args),
     Build(build::Args),
     Show(show::Args),
+    Keygen(keygen::Args),
+    Check(check::Args),
 }
 
 /// Options shared by commands that read the seed.
@@ -49,13 +55,15 @@ pub struct StoreArgs {
     pub store: PathBuf,
 }
 
-/// Parses the arguments and runs the command.
-pub fn run() -> anyhow::Result<()> {
+/// Parses the arguments and runs the command. `Ok(false)`: the command ran and found problems (exit 1).
+pub fn run() -> anyhow::Result<bool> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Init(a) => init::run(a),
-        Command::Build(a) => build::run(a),
-        Command::Show(a) => show::run(a),
+        Command::Init(a) => init::run(a).map(|()| true),
+        Command::Build(a) => build::run(a).map(|()| true),
+        Command::Show(a) => show::run(a).map(|()| true),
+        Command::Keygen(a) => keygen::run(a).map(|()| true),
+        Command::Check(a) => check::run(a),
     }
 }
 

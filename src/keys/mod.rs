@@ -8,6 +8,7 @@
 
 mod drbg;
 mod ecdsa;
+mod mont;
 mod prime;
 mod rsa;
 

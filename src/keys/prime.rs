@@ -11,10 +11,13 @@
 //! are drawn from an HMAC_DRBG keyed by the candidate itself, so a key generation is a pure
 //! function of its inputs and never touches the OS RNG.
 
+use std::sync::{Arc, Mutex};
+
 use crypto_bigint::modular::{BoxedMontyForm, BoxedMontyParams};
 use crypto_bigint::{BoxedUint, Odd};
 
 use super::drbg::HmacDrbg;
+use super::mont::Modulus;
 
 /// The spec's trial-division bound.
 const SPEC_TRIAL_DIVISION_LIMIT: u32 = 1619;
@@ -60,19 +63,224 @@ pub(crate) fn rem_small(be: &[u8], m: u32) -> u32 {
     r as u32
 }
 
-/// Primality tester for candidates of one byte length; holds precomputed tables.
-pub(crate) struct Tester {}
+/// Trial division goes up to this bound: far past the spec's 1619, because each extra prime
+/// only costs a few multiplications per surviving candidate while a Miller–Rabin round
+/// costs about a thousand modular squarings.
+const TRIAL_DIVISION_LIMIT: u32 = 1 << 16;
+
+/// Moduli are products of consecutive small primes below this bound, so that 64 products
+/// `limb · (2^(64i) mod M)` can be summed in a `u128` without overflow.
+const GROUP_MODULUS_LIMIT: u64 = 1 << 57;
+
+/// The fast path handles candidates of up to this many 64-bit limbs (8192-bit keys).
+const MAX_FAST_LIMBS: usize = 64;
+
+/// A product `m` of the odd primes `primes[first..first + count]`.
+struct Group {
+    m: u64,
+    first: usize,
+    count: usize,
+}
+
+/// Divisibility test by an odd prime `p` without division: for `x < 2^64`,
+/// `p | x ⟺ x · p^-1 mod 2^64 ≤ ⌊(2^64 - 1) / p⌋`.
+#[derive(Clone, Copy)]
+struct Divisor {
+    inv: u64,
+    max_quotient: u64,
+}
+
+impl Divisor {
+    fn new(p: u64) -> Self {
+        let mut inv = 1u64;
+        for _ in 0..6 {
+            inv = inv.wrapping_mul(2u64.wrapping_sub(p.wrapping_mul(inv)));
+        }
+        Divisor {
+            inv,
+            max_quotient: u64::MAX / p,
+        }
+    }
+
+    #[inline(always)]
+    fn divides(self, x: u64) -> bool {
+        x.wrapping_mul(self.inv) <= self.max_quotient
+    }
+}
+
+/// Trial-division tables for candidates of a given limb count.
+struct TrialDivision {
+    limbs: usize,
+    groups: Vec<Group>,
+    divisors: Vec<Divisor>,
+    /// `2^(64 i) mod groups[g].m` at `[g * limbs + i]`.
+    powers: Vec<u64>,
+}
+
+impl TrialDivision {
+    fn new(limbs: usize) -> Self {
+        let primes = odd_primes_up_to(TRIAL_DIVISION_LIMIT);
+        let mut groups = Vec::new();
+        let mut start = 0;
+        while start < primes.len() {
+            let mut m = 1u64;
+            let mut count = 0;
+            while start + count < primes.len() {
+                let p = u64::from(primes[start + count]);
+                match m.checked_mul(p) {
+                    Some(next) if next < GROUP_MODULUS_LIMIT => {
+                        m = next;
+                        count += 1;
+                    }
+                    _ => break,
+                }
+            }
+            groups.push(Group {
+                m,
+                first: start,
+                count,
+            });
+            start += count;
+        }
+        let divisors = primes.iter().map(|&p| Divisor::new(u64::from(p))).collect();
+        let mut powers = Vec::with_capacity(groups.len() * limbs);
+        for g in &groups {
+            let m = u128::from(g.m);
+            let base = ((1u128 << 64) % m) as u64;
+            let mut x = 1u64 % g.m;
+            for _ in 0..limbs {
+                powers.push(x);
+                x = ((u128::from(x) * u128::from(base)) % m) as u64;
+            }
+        }
+        TrialDivision {
+            limbs,
+            groups,
+            divisors,
+            powers,
+        }
+    }
+
+    /// Tables for `limbs`, built once per process and size.
+    fn for_limbs(limbs: usize) -> Arc<TrialDivision> {
+        static CACHE: Mutex<Vec<Arc<TrialDivision>>> = Mutex::new(Vec::new());
+        let mut cache = CACHE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(t) = cache.iter().find(|t| t.limbs == limbs) {
+            return Arc::clone(t);
+        }
+        let t = Arc::new(TrialDivision::new(limbs));
+        cache.push(Arc::clone(&t));
+        t
+    }
+
+    /// `false` if `x` (little-endian, `self.limbs` limbs) has a prime factor in the table.
+    fn passes(&self, x: &[u64]) -> bool {
+        debug_assert_eq!(x.len(), self.limbs);
+        for (g, powers) in self.groups.iter().zip(self.powers.chunks_exact(self.limbs)) {
+            let mut acc = 0u128;
+            for (&limb, &pow) in x.iter().zip(powers) {
+                acc += u128::from(limb) * u128::from(pow);
+            }
+            let r = (acc % u128::from(g.m)) as u64;
+            if self.divisors[g.first..g.first + g.count]
+                .iter()
+                .any(|d| d.divides(r))
+            {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Primality tester for candidates of one byte length; holds the precomputed tables.
+pub(crate) struct Tester {
+    len: usize,
+    trial: Option<Arc<TrialDivision>>,
+    limbs: Vec<u64>,
+}
 
 impl Tester {
-    pub(crate) fn new(_len: usize) -> Self {
-        Tester {}
+    /// A tester for big-endian candidates of `len` bytes.
+    pub(crate) fn new(len: usize) -> Self {
+        let limbs = len.div_ceil(8);
+        Tester {
+            len,
+            trial: (limbs <= MAX_FAST_LIMBS).then(|| TrialDivision::for_limbs(limbs)),
+            limbs: vec![0; limbs],
+        }
     }
 
-    /// Whether the big-endian candidate `t` (`t ≡ 7 mod 8`) is prime, with `rounds`
-    /// random-base Miller–Rabin rounds after trial division and a base-2 round.
+    /// Whether the big-endian candidate `t` (`t ≡ 3 mod 4`, top bit set) is prime, with
+    /// `rounds` random-base Miller–Rabin rounds after trial division and a base-2 round.
     pub(crate) fn is_prime(&mut self, t: &[u8], rounds: usize) -> bool {
-        is_prime_reference(t, rounds)
+        let Some(trial) = &self.trial else {
+            return is_prime_reference(t, rounds);
+        };
+        if t.len() != self.len {
+            return is_prime_reference(t, rounds);
+        }
+        be_to_limbs(t, &mut self.limbs);
+        if !trial.passes(&self.limbs) {
+            return false;
+        }
+        let limbs = &self.limbs;
+        match limbs.len() {
+            0..=16 => miller_rabin::<16, 32>(limbs, t, rounds),
+            17..=24 => miller_rabin::<24, 48>(limbs, t, rounds),
+            25..=32 => miller_rabin::<32, 64>(limbs, t, rounds),
+            33..=48 => miller_rabin::<48, 96>(limbs, t, rounds),
+            _ => miller_rabin::<64, 128>(limbs, t, rounds),
+        }
     }
+}
+
+/// Big-endian bytes to little-endian limbs (`out.len() * 8 >= be.len()`).
+fn be_to_limbs(be: &[u8], out: &mut [u64]) {
+    out.fill(0);
+    for (i, chunk) in be.rchunks(8).enumerate() {
+        let mut word = [0u8; 8];
+        word[8 - chunk.len()..].copy_from_slice(chunk);
+        out[i] = u64::from_be_bytes(word);
+    }
+}
+
+/// Base-2 round, then `rounds` random-base rounds, for `t ≡ 3 (mod 4)` given as limbs
+/// (and as big-endian bytes, which seed the base generator). With `t - 1 = 2m`, `m` odd,
+/// the strong test is `b^m ≡ ±1`; for base 2 and `t ≡ 7 (mod 8)` a prime must give `+1`
+/// (2 is a quadratic residue), so `-1` is rejected too.
+fn miller_rabin<const N: usize, const W: usize>(limbs: &[u64], t: &[u8], rounds: usize) -> bool {
+    if limbs.first().is_none_or(|&l| l & 3 != 3) {
+        return is_prime_reference(t, rounds);
+    }
+    let Some(modulus) = Modulus::<N, W>::new(limbs) else {
+        return false;
+    };
+    let mut m = limbs.to_vec();
+    let mut carry = 0u64;
+    for limb in m.iter_mut().rev() {
+        let next = *limb & 1;
+        *limb = (*limb >> 1) | (carry << 63);
+        carry = next;
+    }
+    let one = modulus.one();
+    let minus_one = modulus.minus_one();
+    let x = modulus.pow2(&m);
+    let strict = limbs[0] & 7 == 7;
+    if x != one && (strict || x != minus_one) {
+        return false;
+    }
+    let r2 = modulus.r_squared();
+    let mut bases = BaseSource::new(t);
+    let mut b = [0u64; N];
+    for _ in 0..rounds {
+        be_to_limbs(&bases.next_base(t), &mut b[..limbs.len()]);
+        let x = modulus.pow(&modulus.mul(&b, &r2), &m);
+        if x != one && x != minus_one {
+            return false;
+        }
+    }
+    true
 }
 
 /// Reference primality test (slow, straightforward): trial division by the spec's

@@ -8,10 +8,14 @@ mod raw;
 mod validate;
 
 pub use net::Cidr;
+pub use validate::days_from_civil;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+
+use crate::keys::Algorithm;
 
 /// A validated recipe.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,7 +25,20 @@ pub struct Recipe {
     pub encryption: Encryption,
     /// Hosts in recipe order.
     pub hosts: Vec<Host>,
+    /// API server URL overrides by kubeconfig component (see [`KUBECONFIG_COMPONENTS`]).
+    pub kubeconfig_servers: std::collections::BTreeMap<String, String>,
 }
+
+/// Kubeconfigs whose server the recipe may override: `worker` (every kubelet), `kube-proxy`,
+/// `kube-controller-manager`, `kube-scheduler`, `admin` (on masters) and `admin-remote` (operator's machine).
+pub const KUBECONFIG_COMPONENTS: [&str; 6] = [
+    "worker",
+    "kube-proxy",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "admin",
+    "admin-remote",
+];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cluster {
@@ -37,11 +54,64 @@ pub struct Cluster {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pki {
-    /// Key algorithm for every key unless a certificate overrides it (`rsa-2048`, `ecdsa-p256`, ...).
-    pub algorithm: String,
+    /// Key algorithm for every key unless [`Pki::algorithms`] overrides it.
+    pub algorithm: Algorithm,
     pub ca_validity_hours: u64,
     pub validity_hours: u64,
     pub subject: Subject,
+    /// API server SANs after the computed ones, in recipe order (`pki.extra_sans`).
+    pub extra_sans: Vec<AltName>,
+    /// Extra client certificates (`[[pki.users]]`), in recipe order.
+    pub users: Vec<PkiUser>,
+    /// Key algorithm overrides by certificate base name (`[pki.algorithms]`).
+    pub algorithms: BTreeMap<String, Algorithm>,
+    /// Key generations by certificate base name (`[pki.generations]`); absent means 1.
+    pub generations: BTreeMap<String, u64>,
+}
+
+/// Certificates every cluster has, by output base name; each worker adds one named after the host, each
+/// `[[pki.users]]` entry one named [`PkiUser::cert_name`].
+pub const BUILTIN_CERTIFICATES: [&str; 7] = [
+    "ca",
+    "admin",
+    "kube-controller-manager",
+    "kube-proxy",
+    "kube-scheduler",
+    "kubernetes",
+    "service-account",
+];
+
+impl Pki {
+    /// The key algorithm of the certificate `base`.
+    pub fn algorithm_of(&self, base: &str) -> Algorithm {
+        self.algorithms.get(base).copied().unwrap_or(self.algorithm)
+    }
+
+    /// The generation of the key of certificate `base` (1 unless the recipe rotated it).
+    pub fn generation_of(&self, base: &str) -> u64 {
+        self.generations.get(base).copied().unwrap_or(1)
+    }
+}
+
+/// A subject alternative name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AltName {
+    Dns(String),
+    Ip(IpAddr),
+}
+
+/// An extra client identity: a certificate with CN `name` and one O per group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PkiUser {
+    pub name: String,
+    pub groups: Vec<String>,
+}
+
+impl PkiUser {
+    /// The certificate's base name: `user-<name>` (never collides with a built-in or a host).
+    pub fn cert_name(&self) -> String {
+        format!("user-{}", self.name)
+    }
 }
 
 /// Subject attributes shared by every certificate.

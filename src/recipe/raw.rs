@@ -13,6 +13,15 @@ pub struct RawRecipe {
     pub encryption: RawEncryption,
     #[serde(default)]
     pub hosts: Vec<RawHost>,
+    #[serde(default)]
+    pub kubeconfigs: RawKubeconfigs,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawKubeconfigs {
+    #[serde(default)]
+    pub servers: std::collections::BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -33,15 +42,33 @@ pub struct RawPki {
     pub validity_hours: Option<Spanned<i64>>,
     #[serde(default)]
     pub subject: RawSubject,
+    #[serde(default)]
+    pub extra_sans: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub users: Vec<RawPkiUser>,
+    /// Certificate base name → algorithm; map keys carry no span, so errors point at the value.
+    #[serde(default)]
+    pub algorithms: std::collections::BTreeMap<String, Spanned<String>>,
+    /// Certificate base name → key generation.
+    #[serde(default)]
+    pub generations: std::collections::BTreeMap<String, Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPkiUser {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub groups: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawSubject {
-    pub country: Option<String>,
-    pub state: Option<String>,
-    pub locality: Option<String>,
-    pub organizational_unit: Option<String>,
+    pub country: Option<Spanned<String>>,
+    pub state: Option<Spanned<String>>,
+    pub locality: Option<Spanned<String>>,
+    pub organizational_unit: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -8,17 +8,10 @@ use toml::Spanned;
 
 use super::raw::{RawHost, RawRecipe};
 use super::{
-    Cidr, Cluster, Encryption, EncryptionKey, Host, Pki, Problem, Provider, Recipe, Role, Subject,
+    AltName, BUILTIN_CERTIFICATES, Cidr, Cluster, Encryption, EncryptionKey, Host, Pki, PkiUser,
+    Problem, Provider, Recipe, Role, Subject,
 };
-
-/// Key algorithms a recipe may name.
-pub const ALGORITHMS: [&str; 5] = [
-    "rsa-2048",
-    "rsa-3072",
-    "rsa-4096",
-    "ecdsa-p256",
-    "ecdsa-p384",
-];
+use crate::keys::Algorithm;
 
 /// The smallest service network: it must hold the API service IP (first address) and cluster DNS (tenth).
 const MIN_SERVICE_HOST_BITS: u8 = 4;
@@ -122,6 +115,7 @@ fn check(c: &mut Checker, raw: RawRecipe) -> Option<Recipe> {
     let pki = check_pki(c, &raw);
     let encryption = check_encryption(c, &raw);
     let hosts = check_hosts(c, &raw.hosts, &[service_cidr, cluster_cidr]);
+    let kubeconfig_servers = check_servers(c, &raw);
 
     let (issue_date, issue_date_text) = issue?;
     Some(Recipe {
@@ -136,7 +130,41 @@ fn check(c: &mut Checker, raw: RawRecipe) -> Option<Recipe> {
         pki: pki?,
         encryption: encryption?,
         hosts,
+        kubeconfig_servers,
     })
+}
+
+/// `[kubeconfigs.servers]`: component → `https://host:port` URL.
+fn check_servers(c: &mut Checker, raw: &RawRecipe) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (component, url) in &raw.kubeconfigs.servers {
+        let field = format!("kubeconfigs.servers.{component}");
+        if !super::KUBECONFIG_COMPONENTS.contains(&component.as_str()) {
+            c.at(
+                url.span(),
+                field,
+                format!(
+                    "unknown component; expected one of {}",
+                    super::KUBECONFIG_COMPONENTS.join(", ")
+                ),
+            );
+            continue;
+        }
+        let u = url.get_ref();
+        let ok = u.strip_prefix("https://").is_some_and(|rest| {
+            !rest.is_empty() && !rest.contains(char::is_whitespace) && !rest.contains('/')
+        });
+        if ok {
+            out.insert(component.clone(), u.clone());
+        } else {
+            c.at(
+                url.span(),
+                field,
+                format!("{u:?} is not an https://host:port URL"),
+            );
+        }
+    }
+    out
 }
 
 impl Cidr {
@@ -196,7 +224,7 @@ fn issue_date(c: &mut Checker, d: &Spanned<toml::value::Datetime>) -> Option<(i6
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -223,39 +251,295 @@ fn hours(c: &mut Checker, v: &Option<Spanned<i64>>, field: &str, default: u64) -
     }
 }
 
-fn check_pki(c: &mut Checker, raw: &RawRecipe) -> Option<Pki> {
-    let p = &raw.pki;
-    let algorithm = match &p.algorithm {
-        None => Some("rsa-2048".to_string()),
-        Some(a) if ALGORITHMS.contains(&a.get_ref().as_str()) => Some(a.get_ref().clone()),
-        Some(a) => {
+fn parse_algorithm(c: &mut Checker, a: &Spanned<String>, field: &str) -> Option<Algorithm> {
+    a.get_ref()
+        .parse::<Algorithm>()
+        .map_err(|_| {
+            let names: Vec<&str> = Algorithm::ALL.iter().map(|a| a.name()).collect();
             c.at(
                 a.span(),
-                "pki.algorithm",
+                field,
                 format!(
                     "unknown algorithm {:?}; expected one of {}",
                     a.get_ref(),
-                    ALGORITHMS.join(", ")
+                    names.join(", ")
                 ),
             );
-            None
-        }
+        })
+        .ok()
+}
+
+/// Upper bounds of X.520 attribute lengths (RFC 5280 appendix A.1) for the shared subject attributes.
+const SUBJECT_LIMITS: [(&str, usize); 4] = [
+    ("country", 2),
+    ("state", 128),
+    ("locality", 128),
+    ("organizational_unit", 64),
+];
+
+fn check_pki(c: &mut Checker, raw: &RawRecipe) -> Option<Pki> {
+    let p = &raw.pki;
+    let algorithm = match &p.algorithm {
+        None => Some(Algorithm::Rsa2048),
+        Some(a) => parse_algorithm(c, a, "pki.algorithm"),
     };
     let ca_validity_hours = hours(c, &p.ca_validity_hours, "pki.ca_validity_hours", 43_800);
     let validity_hours = hours(c, &p.validity_hours, "pki.validity_hours", 8_760);
-    let s = &p.subject;
-    let or = |v: &Option<String>, d: &str| v.clone().unwrap_or_else(|| d.to_string());
+    if let (Some(ca), Some(leaf)) = (ca_validity_hours, validity_hours)
+        && leaf > ca
+    {
+        let (span, field) = match (&p.validity_hours, &p.ca_validity_hours) {
+            (Some(v), _) => (v.span(), "pki.validity_hours"),
+            (None, Some(v)) => (v.span(), "pki.ca_validity_hours"),
+            (None, None) => (0..0, "pki.validity_hours"),
+        };
+        c.at(
+            span,
+            field,
+            format!(
+                "certificates valid {leaf} hours would outlive their CA (pki.ca_validity_hours = {ca})"
+            ),
+        );
+    }
+    let subject = check_subject(c, raw);
+    let extra_sans = check_extra_sans(c, raw);
+    let (users, cert_names) = check_users(c, raw);
+    let mut ok = users.is_some() && extra_sans.is_some();
+    let known = |c: &mut Checker, name: &str, span: Range<usize>, field: &str| -> bool {
+        if cert_names.contains(name) {
+            return true;
+        }
+        c.at(
+            span,
+            field,
+            format!(
+                "no certificate is named {name:?}; expected one of {}",
+                cert_names.iter().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        );
+        false
+    };
+    let mut algorithms = BTreeMap::new();
+    for (name, a) in &p.algorithms {
+        let field = format!("pki.algorithms.{name}");
+        if !known(c, name, a.span(), &field) {
+            ok = false;
+        } else if let Some(alg) = parse_algorithm(c, a, &field) {
+            algorithms.insert(name.clone(), alg);
+        } else {
+            ok = false;
+        }
+    }
+    let mut generations = BTreeMap::new();
+    for (name, g) in &p.generations {
+        let field = format!("pki.generations.{name}");
+        if !known(c, name, g.span(), &field) {
+            ok = false;
+            continue;
+        }
+        match u64::try_from(*g.get_ref()) {
+            Ok(n) if n >= 1 => {
+                generations.insert(name.clone(), n);
+            }
+            _ => {
+                c.at(g.span(), field, "must be a positive integer");
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(())?;
     Some(Pki {
         algorithm: algorithm?,
         ca_validity_hours: ca_validity_hours?,
         validity_hours: validity_hours?,
-        subject: Subject {
-            country: or(&s.country, "US"),
-            state: or(&s.state, "Oregon"),
-            locality: or(&s.locality, "Portland"),
-            organizational_unit: or(&s.organizational_unit, "Kubernetes The Hard Way"),
-        },
+        subject: subject?,
+        extra_sans: extra_sans?,
+        users: users?,
+        algorithms,
+        generations,
     })
+}
+
+fn check_subject(c: &mut Checker, raw: &RawRecipe) -> Option<Subject> {
+    let s = &raw.pki.subject;
+    let mut ok = true;
+    let mut value = |v: &Option<Spanned<String>>, key: &str, default: &str| -> String {
+        let Some(v) = v else {
+            return default.to_string();
+        };
+        let text = v.get_ref();
+        let limit = SUBJECT_LIMITS
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map_or(64, |(_, n)| *n);
+        let field = format!("pki.subject.{key}");
+        if key == "country"
+            && !text.is_empty()
+            && !(text.len() == 2 && text.bytes().all(|b| b.is_ascii_uppercase()))
+        {
+            c.at(v.span(), field, format!("{text:?} is not a two-letter country code (ISO 3166, e.g. \"US\"); use \"\" to leave it out"));
+            ok = false;
+        } else if text.chars().count() > limit || text.chars().any(char::is_control) {
+            c.at(
+                v.span(),
+                field,
+                format!("must be at most {limit} characters without control characters"),
+            );
+            ok = false;
+        }
+        text.clone()
+    };
+    let subject = Subject {
+        country: value(&s.country, "country", "US"),
+        state: value(&s.state, "state", "Oregon"),
+        locality: value(&s.locality, "locality", "Portland"),
+        organizational_unit: value(
+            &s.organizational_unit,
+            "organizational_unit",
+            "Kubernetes The Hard Way",
+        ),
+    };
+    ok.then_some(subject)
+}
+
+/// `pki.extra_sans`: IP addresses or DNS names, no repeats.
+fn check_extra_sans(c: &mut Checker, raw: &RawRecipe) -> Option<Vec<AltName>> {
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (i, s) in raw.pki.extra_sans.iter().enumerate() {
+        let field = format!("pki.extra_sans[{i}]");
+        let text = s.get_ref();
+        let name = match text.parse::<IpAddr>() {
+            Ok(ip) => AltName::Ip(ip),
+            Err(_) if is_dns_name(text) => AltName::Dns(text.clone()),
+            Err(_) => {
+                c.at(
+                    s.span(),
+                    field,
+                    format!(
+                        "{text:?} is neither an IP address nor a DNS name (lowercase labels of a-z, 0-9 and '-', \
+                         separated by dots, at most 253 characters)"
+                    ),
+                );
+                ok = false;
+                continue;
+            }
+        };
+        if out.contains(&name) {
+            c.at(s.span(), field, format!("duplicate SAN {text:?}"));
+            ok = false;
+        } else {
+            out.push(name);
+        }
+    }
+    ok.then_some(out)
+}
+
+/// A DNS name: dot-separated RFC 1123 labels, lowercase, at most 253 characters.
+fn is_dns_name(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_dns_label)
+}
+
+/// `[[pki.users]]`, and the base names of every certificate the recipe makes (for the per-certificate tables).
+/// Also refuses a worker named like a built-in certificate: its certificate would take that name.
+fn check_users(
+    c: &mut Checker,
+    raw: &RawRecipe,
+) -> (Option<Vec<PkiUser>>, std::collections::BTreeSet<String>) {
+    let mut names: std::collections::BTreeSet<String> =
+        BUILTIN_CERTIFICATES.iter().map(|s| s.to_string()).collect();
+    let mut ok = true;
+    for (i, h) in raw.hosts.iter().enumerate() {
+        let name = h.name.get_ref();
+        if h.role.get_ref() != "worker" || !is_dns_label(name) {
+            continue;
+        }
+        if BUILTIN_CERTIFICATES.contains(&name.as_str()) {
+            c.at(
+                h.name.span(),
+                format!("hosts[{i}].name"),
+                format!(
+                    "a worker may not be named {name:?}: its certificate ({name}.pem) would clash with the \
+                     built-in certificate of that name"
+                ),
+            );
+            ok = false;
+        }
+        names.insert(name.clone());
+    }
+    let mut users: Vec<PkiUser> = Vec::new();
+    for (i, u) in raw.pki.users.iter().enumerate() {
+        let name = u.name.get_ref();
+        let field = format!("pki.users[{i}].name");
+        if !is_user_name(name) {
+            c.at(
+                u.name.span(),
+                field,
+                format!(
+                    "{name:?} is not a valid user name: use 1-63 lowercase letters, digits, '-' and '.', starting \
+                     and ending with a letter or digit"
+                ),
+            );
+            ok = false;
+            continue;
+        }
+        let user = PkiUser {
+            name: name.clone(),
+            groups: u.groups.iter().map(|g| g.get_ref().clone()).collect(),
+        };
+        if users.iter().any(|other| other.name == *name) {
+            c.at(u.name.span(), field, format!("duplicate user {name:?}"));
+            ok = false;
+            continue;
+        }
+        if !names.insert(user.cert_name()) {
+            c.at(
+                u.name.span(),
+                field,
+                format!(
+                    "its certificate {:?} clashes with a worker's",
+                    user.cert_name()
+                ),
+            );
+            ok = false;
+        }
+        for (j, g) in u.groups.iter().enumerate() {
+            let text = g.get_ref();
+            let field = format!("pki.users[{i}].groups[{j}]");
+            if j > 0 {
+                // rcgen 0.14 keeps one value per subject attribute (rustls/rcgen#81): one O, so one group.
+                c.at(
+                    g.span(),
+                    field,
+                    "at most one group per user: the certificate library writes one O attribute per subject; \
+                     bind further roles to the user name with RBAC",
+                );
+                ok = false;
+            } else if text.is_empty()
+                || text.chars().count() > 64
+                || text.chars().any(char::is_control)
+            {
+                c.at(
+                    g.span(),
+                    field,
+                    "a group is 1-64 characters without control characters",
+                );
+                ok = false;
+            }
+        }
+        users.push(user);
+    }
+    (ok.then_some(users), names)
+}
+
+/// A user name: lowercase letters, digits, '-' and '.', 1-63 characters, alphanumeric at both ends.
+fn is_user_name(s: &str) -> bool {
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| alnum(b) || b == b'-' || b == b'.')
+        && s.bytes().next().is_some_and(alnum)
+        && s.bytes().last().is_some_and(alnum)
 }
 
 fn check_encryption(c: &mut Checker, raw: &RawRecipe) -> Option<Encryption> {

@@ -1,0 +1,637 @@
+//! `hardway check`: audits a build the way a reviewer would, from the files in the store.
+//!
+//! Chain of trust, the CN/O that Kubernetes' Node authorizer and RBAC expect, API server SANs, kubeconfigs
+//! (server reachable under a SAN, CA and client pair consistent), validity windows, least privilege per host
+//! and one encryption config on every master. Findings are errors (exit 1) or warnings.
+
+mod cert;
+mod crypto;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+pub use cert::CertInfo;
+
+use crate::overlay;
+use crate::plan::{Node, Plan, api_url};
+use crate::recipe::{Provider, Recipe, Role};
+use crate::store::Store;
+
+/// Warn when a certificate expires within this many days of the check date.
+pub const EXPIRY_WARNING_DAYS: i64 = 30;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Error,
+    Warning,
+}
+
+/// One finding: what it is about and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub level: Level,
+    pub subject: String,
+    pub message: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let level = match self.level {
+            Level::Error => "error",
+            Level::Warning => "warning",
+        };
+        write!(f, "{level}: {}: {}", self.subject, self.message)
+    }
+}
+
+/// All findings, plus how many things were examined.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+    pub certificates: usize,
+    pub kubeconfigs: usize,
+    pub hosts: usize,
+}
+
+impl Report {
+    pub fn errors(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.level == Level::Error)
+            .count()
+    }
+
+    pub fn warnings(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.level == Level::Warning)
+            .count()
+    }
+
+    fn error(&mut self, subject: impl Into<String>, message: impl Into<String>) {
+        self.findings.push(Finding {
+            level: Level::Error,
+            subject: subject.into(),
+            message: message.into(),
+        });
+    }
+
+    fn warn(&mut self, subject: impl Into<String>, message: impl Into<String>) {
+        self.findings.push(Finding {
+            level: Level::Warning,
+            subject: subject.into(),
+            message: message.into(),
+        });
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("{0} is not built in {1}: run `hardway build` first")]
+    NotBuilt(String, PathBuf),
+}
+
+/// Reads a store file as text, recording an error when it cannot.
+fn read(report: &mut Report, subject: &str, path: &Path) -> Option<Vec<u8>> {
+    match std::fs::read(path) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            report.error(subject, format!("cannot read {}: {e}", path.display()));
+            None
+        }
+    }
+}
+
+struct Ctx<'a> {
+    recipe: &'a Recipe,
+    plan: &'a Plan,
+    store: &'a Store,
+    date: i64,
+}
+
+impl Ctx<'_> {
+    fn node(&self, name: &str) -> Option<&Node> {
+        self.plan.nodes.iter().find(|n| n.drv.name == name)
+    }
+
+    fn path(&self, node: &Node) -> PathBuf {
+        self.store.path(&node.store_name)
+    }
+}
+
+/// Checks the build of `recipe` (planned as `plan`) in `store`, as of `date` (Unix seconds).
+pub fn check(recipe: &Recipe, plan: &Plan, store: &Store, date: i64) -> Result<Report, CheckError> {
+    for node in &plan.nodes {
+        if !store.is_built(&node.store_name) {
+            return Err(CheckError::NotBuilt(
+                node.drv.name.clone(),
+                store.root().to_path_buf(),
+            ));
+        }
+    }
+    let ctx = Ctx {
+        recipe,
+        plan,
+        store,
+        date,
+    };
+    let mut report = Report::default();
+    let certs = check_certificates(&ctx, &mut report);
+    check_identities(&ctx, &certs, &mut report);
+    check_kubeconfigs(&ctx, &certs, &mut report);
+    check_hosts(&ctx, &mut report);
+    match recipe.encryption.provider {
+        Provider::Aescbc => report.warn(
+            "encryption-config",
+            "aescbc is rated weak by Kubernetes (padding oracle); prefer secretbox, or KMS v2 with a key service",
+        ),
+        Provider::Identity => report.warn("encryption-config", "identity stores secrets unencrypted in etcd"),
+        Provider::Aesgcm => report.warn(
+            "encryption-config",
+            "aesgcm keys must be rotated automatically (nonce reuse after ~2^32 writes); prefer secretbox",
+        ),
+        Provider::Secretbox => {}
+    }
+    Ok(report)
+}
+
+/// Every PKI certificate by base name, after checking each against the CA.
+fn check_certificates(ctx: &Ctx, report: &mut Report) -> BTreeMap<String, CertInfo> {
+    let mut certs = BTreeMap::new();
+    for node in ctx
+        .plan
+        .nodes
+        .iter()
+        .filter(|n| crate::pki::is_builder(&n.drv.builder))
+    {
+        let base = &node.drv.name;
+        let pem_path = ctx.path(node).join(format!("{base}.pem"));
+        // Certificate derivations hold X.pem, X-key.pem and X.csr; key derivations only X-key.pem.
+        if !pem_path.exists() || !ctx.path(node).join(format!("{base}.csr")).exists() {
+            continue;
+        }
+        let Some(pem) = read(report, base, &pem_path) else {
+            continue;
+        };
+        match CertInfo::from_pem(&String::from_utf8_lossy(&pem)) {
+            Ok(c) => {
+                if let Some(key) = read(
+                    report,
+                    base,
+                    &ctx.path(node).join(format!("{base}-key.pem")),
+                ) {
+                    match crypto::public_of_private_pem(&String::from_utf8_lossy(&key)) {
+                        Ok(pk) if pk == c.spki_der => {}
+                        Ok(_) => {
+                            report.error(base, format!("{base}-key.pem does not match {base}.pem"))
+                        }
+                        Err(e) => report.error(base, format!("{base}-key.pem: {e}")),
+                    }
+                }
+                certs.insert(base.clone(), c);
+            }
+            Err(e) => report.error(base, format!("{base}.pem: {e}")),
+        }
+    }
+    report.certificates = certs.len();
+    let Some(ca) = certs.get("ca") else {
+        report.error("ca", "no CA certificate");
+        return certs;
+    };
+    if !ca.is_ca || !ca.key_cert_sign {
+        report.error("ca", "the CA certificate lacks CA:TRUE or keyCertSign");
+    }
+    if let Err(e) = ca.verify_signed_by(ca) {
+        report.error("ca", format!("not a valid self-signed certificate: {e}"));
+    }
+    for (base, c) in &certs {
+        if let Err(e) = c.verify_signed_by(ca) {
+            report.error(base, format!("does not chain to the CA: {e}"));
+        }
+        if base != "ca" {
+            if c.is_ca {
+                report.error(base, "a leaf certificate must not be a CA");
+            }
+            if !c.digital_signature {
+                report.error(base, "key usage lacks digitalSignature");
+            }
+            if !c.client_auth {
+                report.error(base, "extended key usage lacks clientAuth");
+            }
+        }
+        let day = 86_400;
+        if ctx.date < c.not_before {
+            report.error(
+                base,
+                format!(
+                    "not valid before {} (checked as of {})",
+                    date(c.not_before),
+                    date(ctx.date)
+                ),
+            );
+        } else if ctx.date >= c.not_after {
+            report.error(
+                base,
+                format!(
+                    "expired on {} (checked as of {})",
+                    date(c.not_after),
+                    date(ctx.date)
+                ),
+            );
+        } else if c.not_after - ctx.date < EXPIRY_WARNING_DAYS * day {
+            report.warn(
+                base,
+                format!(
+                    "expires on {}, within {EXPIRY_WARNING_DAYS} days of {}",
+                    date(c.not_after),
+                    date(ctx.date)
+                ),
+            );
+        }
+    }
+    certs
+}
+
+/// `YYYY-MM-DD` of a Unix time.
+fn date(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    // Inverse of days_from_civil (Howard Hinnant).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// CN/O that the Node authorizer and the default RBAC bindings require, and the API server's SANs.
+fn check_identities(ctx: &Ctx, certs: &BTreeMap<String, CertInfo>, report: &mut Report) {
+    let expect = |report: &mut Report, base: &str, cn: &str, org: Option<&str>| {
+        let Some(c) = certs.get(base) else {
+            report.error(base, "certificate missing");
+            return;
+        };
+        if c.common_name != cn {
+            report.error(
+                base,
+                format!("CN is {:?}; Kubernetes expects {cn:?}", c.common_name),
+            );
+        }
+        if let Some(o) = org
+            && !c.organizations.iter().any(|x| x == o)
+        {
+            report.error(
+                base,
+                format!("O is {:?}; Kubernetes expects {o:?}", c.organizations),
+            );
+        }
+    };
+    expect(report, "admin", "admin", Some("system:masters"));
+    expect(
+        report,
+        "kube-controller-manager",
+        "system:kube-controller-manager",
+        None,
+    );
+    expect(report, "kube-scheduler", "system:kube-scheduler", None);
+    expect(report, "kube-proxy", "system:kube-proxy", None);
+    for w in ctx.recipe.workers() {
+        expect(
+            report,
+            &w.name,
+            &format!("system:node:{}", w.name),
+            Some("system:nodes"),
+        );
+        if let Some(c) = certs.get(&w.name) {
+            if !c.dns_sans.contains(&w.name) || !c.ip_sans.contains(&w.ip) {
+                report.error(
+                    &w.name,
+                    format!(
+                        "SANs must include {} and {} (the kubelet's serving names)",
+                        w.name, w.ip
+                    ),
+                );
+            }
+            if !c.server_auth {
+                report.error(
+                    &w.name,
+                    "extended key usage lacks serverAuth (the kubelet serves with it)",
+                );
+            }
+        }
+    }
+    let Some(api) = certs.get("kubernetes") else {
+        report.error("kubernetes", "API server certificate missing");
+        return;
+    };
+    if !api.server_auth {
+        report.error("kubernetes", "extended key usage lacks serverAuth");
+    }
+    let mut need_ips: Vec<IpAddr> = ctx.recipe.cluster.service_cidr.nth(1).into_iter().collect();
+    let mut need_dns: Vec<String> = Vec::new();
+    for h in ctx.recipe.hosts.iter().filter(|h| h.role != Role::Worker) {
+        need_ips.push(h.ip);
+        need_dns.push(h.name.clone());
+    }
+    need_ips.push(IpAddr::from([127, 0, 0, 1]));
+    for n in [
+        "localhost",
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+    ] {
+        need_dns.push(n.to_string());
+    }
+    need_dns.push(format!(
+        "kubernetes.default.svc.{}",
+        ctx.recipe.cluster.domain
+    ));
+    for ip in need_ips {
+        if !api.ip_sans.contains(&ip) {
+            report.error("kubernetes", format!("SANs lack IP {ip}"));
+        }
+    }
+    for d in need_dns {
+        if !api.dns_sans.contains(&d) {
+            report.error("kubernetes", format!("SANs lack DNS name {d}"));
+        }
+    }
+}
+
+/// The values of the first `key: value` line for `key` at any depth (our kubeconfigs hold one of each).
+fn yaml_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    text.lines().find_map(|l| {
+        let l = l.trim_start().trim_start_matches("- ");
+        l.strip_prefix(key)
+            .and_then(|r| r.strip_prefix(": "))
+            .map(|v| v.trim().trim_matches('"'))
+    })
+}
+
+fn check_kubeconfigs(ctx: &Ctx, certs: &BTreeMap<String, CertInfo>, report: &mut Report) {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.decode(s).ok();
+    let ca_pem = ctx
+        .node("ca")
+        .and_then(|n| std::fs::read(ctx.path(n).join("ca.pem")).ok());
+    let api = certs.get("kubernetes");
+    for node in ctx
+        .plan
+        .nodes
+        .iter()
+        .filter(|n| n.drv.builder == crate::kubeconfig::BUILDER)
+    {
+        let Ok(params) = node.drv.params.deserialized::<crate::kubeconfig::Params>() else {
+            continue;
+        };
+        let subject = params.file.clone();
+        let Some(bytes) = read(report, &subject, &ctx.path(node).join(&params.file)) else {
+            continue;
+        };
+        report.kubeconfigs += 1;
+        let text = String::from_utf8_lossy(&bytes);
+        let cluster = yaml_value(&text, "cluster");
+        if cluster != Some(ctx.recipe.cluster.name.as_str())
+            || yaml_value(&text, "name") != Some(ctx.recipe.cluster.name.as_str())
+        {
+            report.error(
+                &subject,
+                format!(
+                    "context and cluster must both be {:?}",
+                    ctx.recipe.cluster.name
+                ),
+            );
+        }
+        if yaml_value(&text, "current-context") != Some(crate::kubeconfig::CONTEXT) {
+            report.error(&subject, "current-context is not the file's context");
+        }
+        let ca = yaml_value(&text, "certificate-authority-data").and_then(b64);
+        if ca.is_none() || ca != ca_pem {
+            report.error(
+                &subject,
+                "certificate-authority-data is not the cluster's CA",
+            );
+        }
+        match yaml_value(&text, "server") {
+            Some(server) => {
+                let host = server
+                    .strip_prefix("https://")
+                    .and_then(|hp| hp.rsplit_once(':').map(|(h, _)| h.trim_matches(['[', ']'])))
+                    .unwrap_or("");
+                let covered = api.is_some_and(|a| {
+                    host.parse::<IpAddr>().map_or_else(
+                        |_| a.dns_sans.iter().any(|d| d == host),
+                        |ip| a.ip_sans.contains(&ip),
+                    )
+                });
+                if !covered {
+                    report.error(
+                        &subject,
+                        format!(
+                            "server {server}: {host} is not in the API server certificate's SANs"
+                        ),
+                    );
+                }
+            }
+            None => report.error(&subject, "no server"),
+        }
+        let cert = yaml_value(&text, "client-certificate-data").and_then(b64);
+        let key = yaml_value(&text, "client-key-data").and_then(b64);
+        match (cert, key) {
+            (Some(cert), Some(key)) => match CertInfo::from_pem(&String::from_utf8_lossy(&cert)) {
+                Ok(c) => {
+                    if ca_pem.is_some()
+                        && certs
+                            .get("ca")
+                            .is_some_and(|ca| c.verify_signed_by(ca).is_err())
+                    {
+                        report.error(&subject, "client certificate does not chain to the CA");
+                    }
+                    if crypto::public_of_private_pem(&String::from_utf8_lossy(&key))
+                        .ok()
+                        .as_ref()
+                        != Some(&c.spki_der)
+                    {
+                        report.error(&subject, "client key does not match the client certificate");
+                    }
+                    let users: Vec<&str> = text
+                        .lines()
+                        .filter_map(|l| {
+                            l.trim_start()
+                                .strip_prefix("user: ")
+                                .or_else(|| l.strip_prefix("- name: "))
+                        })
+                        .collect();
+                    if users.iter().any(|u| *u != c.common_name) {
+                        report.error(
+                            &subject,
+                            format!(
+                                "user {users:?} is not the certificate's CN {:?}",
+                                c.common_name
+                            ),
+                        );
+                    }
+                }
+                Err(e) => report.error(&subject, format!("client certificate: {e}")),
+            },
+            _ => report.error(&subject, "client certificate or key missing"),
+        }
+    }
+    let _ = api_url;
+}
+
+/// What each secret is and which hosts may hold it.
+struct Secret {
+    what: String,
+    allowed: Box<dyn Fn(&crate::recipe::Host) -> bool>,
+}
+
+fn check_hosts(ctx: &Ctx, report: &mut Report) {
+    // Secrets by the BLAKE3 of their bytes, so a secret is found under any name or path.
+    let mut secrets: BTreeMap<[u8; 32], Secret> = BTreeMap::new();
+    let mut add = |ctx: &Ctx,
+                   node_name: &str,
+                   file: &str,
+                   what: String,
+                   allowed: Box<dyn Fn(&crate::recipe::Host) -> bool>| {
+        if let Some(n) = ctx.node(node_name)
+            && let Ok(b) = std::fs::read(ctx.path(n).join(file))
+        {
+            secrets.insert(*blake3::hash(&b).as_bytes(), Secret { what, allowed });
+        }
+    };
+    let master = |h: &crate::recipe::Host| h.role == Role::Master;
+    for base in ["ca", "kubernetes", "service-account"] {
+        add(
+            ctx,
+            base,
+            &format!("{base}-key.pem"),
+            format!("the {base} private key"),
+            Box::new(master),
+        );
+    }
+    add(
+        ctx,
+        "encryption-config",
+        "encryption-config.yaml",
+        "the encryption key".into(),
+        Box::new(master),
+    );
+    for c in ["kube-controller-manager", "kube-scheduler", "admin"] {
+        add(
+            ctx,
+            &format!("{c}-kubeconfig"),
+            &format!("{c}.kubeconfig"),
+            format!("{c}'s credentials"),
+            Box::new(master),
+        );
+    }
+    for base in [
+        "admin",
+        "kube-proxy",
+        "kube-controller-manager",
+        "kube-scheduler",
+    ] {
+        add(
+            ctx,
+            base,
+            &format!("{base}-key.pem"),
+            format!("the {base} private key"),
+            Box::new(|_: &crate::recipe::Host| false),
+        );
+    }
+    add(
+        ctx,
+        "admin-remote-kubeconfig",
+        "admin-remote.kubeconfig",
+        "the operator's admin credentials".into(),
+        Box::new(|_: &crate::recipe::Host| false),
+    );
+    add(
+        ctx,
+        "kube-proxy-kubeconfig",
+        "kube-proxy.kubeconfig",
+        "kube-proxy's credentials".into(),
+        Box::new(|h: &crate::recipe::Host| h.role == Role::Worker),
+    );
+    for w in ctx.recipe.workers() {
+        let name = w.name.clone();
+        let name2 = w.name.clone();
+        add(
+            ctx,
+            &w.name,
+            &format!("{}-key.pem", w.name),
+            format!("{}'s private key", w.name),
+            Box::new(move |h: &crate::recipe::Host| h.name == name),
+        );
+        add(
+            ctx,
+            &format!("{}-kubeconfig", w.name),
+            &format!("{}.kubeconfig", w.name),
+            format!("{}'s credentials", w.name),
+            Box::new(move |h: &crate::recipe::Host| h.name == name2),
+        );
+    }
+    let mut encryption_configs = BTreeMap::new();
+    for host in &ctx.recipe.hosts {
+        let Some(node) = ctx.node(&format!("{}-rootfs", host.name)) else {
+            report.error(&host.name, "no overlay planned");
+            continue;
+        };
+        report.hosts += 1;
+        let Ok(params) = node.drv.params.deserialized::<overlay::Params>() else {
+            continue;
+        };
+        let mut held = BTreeMap::new();
+        for f in &params.files {
+            let Some(src) = ctx.node(&f.input) else {
+                continue;
+            };
+            let Some(bytes) = read(report, &host.name, &ctx.path(src).join(&f.file)) else {
+                continue;
+            };
+            let h = *blake3::hash(&bytes).as_bytes();
+            held.insert(h, f.path.clone());
+            if let Some(s) = secrets.get(&h) {
+                if !(s.allowed)(host) {
+                    report.error(
+                        &host.name,
+                        format!("least privilege: receives {} at {}", s.what, f.path),
+                    );
+                }
+                if f.mode & 0o077 != 0 {
+                    report.error(
+                        &host.name,
+                        format!("{} holds {} but has mode {:04o}", f.path, s.what, f.mode),
+                    );
+                }
+            }
+            if f.path.ends_with("/encryption-config.yaml") {
+                encryption_configs.insert(host.name.clone(), h);
+            }
+        }
+        // And everything it needs.
+        for (h, s) in &secrets {
+            if (s.allowed)(host) && !held.contains_key(h) && !s.what.contains("operator") {
+                report.error(
+                    &host.name,
+                    format!("missing {} that its role needs", s.what),
+                );
+            }
+        }
+    }
+    let masters: Vec<_> = ctx.recipe.masters().map(|m| m.name.clone()).collect();
+    let distinct: std::collections::BTreeSet<_> = encryption_configs.values().collect();
+    if distinct.len() > 1 || encryption_configs.len() != masters.len() {
+        report.error(
+            "encryption-config",
+            "every master must hold the same encryption-config.yaml",
+        );
+    }
+}

@@ -1,0 +1,37 @@
+//! `hardway keygen`: one C2SP det-keygen key from a given seed, for cross-checking other implementations.
+
+use crate::keys::{Algorithm, PrivateKey};
+
+/// Print the C2SP det-keygen key for a seed as PKCS#8 PEM.
+///
+/// Example: hardway keygen --algorithm ecdsa-p256 --seed-hex 000102030405060708090a0b0c0d0e0f
+#[derive(clap::Args)]
+pub struct Args {
+    /// rsa-2048 | rsa-3072 | rsa-4096 | ecdsa-p256 | ecdsa-p384
+    #[arg(long)]
+    algorithm: Algorithm,
+    /// The det-keygen seed in hex (at least 16 bytes).
+    #[arg(long)]
+    seed_hex: String,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let seed = decode_hex(&args.seed_hex)?;
+    let key = PrivateKey::generate(args.algorithm, &seed)?;
+    print!("{}", key.to_pkcs8_pem());
+    Ok(())
+}
+
+fn decode_hex(s: &str) -> anyhow::Result<Vec<u8>> {
+    let s = s.trim();
+    if s.len() % 2 != 0 {
+        anyhow::bail!("--seed-hex has an odd number of digits");
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| {
+            u8::from_str_radix(&s[i..i + 2], 16)
+                .map_err(|_| anyhow::anyhow!("--seed-hex is not hexadecimal near position {i}"))
+        })
+        .collect()
+}

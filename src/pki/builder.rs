@@ -1,0 +1,292 @@
+//! The `pki.key` and `pki.cert` builders.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use base64::Engine as _;
+use rcgen::string::{Ia5String, PrintableString};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyUsagePurpose, SanType, SerialNumber,
+};
+use zeroize::Zeroizing;
+
+use super::{CertParams, INPUT_CA, INPUT_KEY, KeyParams, KeyRef, Name, Profile, San, Signer};
+use crate::build::BuildContext;
+use crate::derivation::{Derivation, to_canonical_cbor};
+use crate::keys::PrivateKey;
+use crate::seed::{Fingerprint, Seed};
+use crate::store::{FileMode, OutputWriter};
+
+/// `pki.key`: writes `<name>-key.pem`.
+pub fn key(drv: &Derivation, ctx: &BuildContext, out: &mut OutputWriter) -> Result<(), String> {
+    let p: KeyParams = params(drv)?;
+    check_seed(ctx, &p.seed)?;
+    let key = private_key(ctx.seed, &p.key_ref())?;
+    out.file(
+        &key_file(&p.name),
+        key.to_pkcs8_pem().as_bytes(),
+        FileMode::Secret,
+    )
+}
+
+/// `pki.cert`: writes `<name>.pem`, `<name>-key.pem` (the input key's bytes) and `<name>.csr`.
+pub fn cert(drv: &Derivation, ctx: &BuildContext, out: &mut OutputWriter) -> Result<(), String> {
+    let p: CertParams = params(drv)?;
+    check_seed(ctx, &p.seed)?;
+    let key = private_key(ctx.seed, &p.key)?;
+    let key_pem = key_input(ctx, INPUT_KEY, &p.key, &key)?;
+    let subject_key = Signer::new(&key)?;
+    let mut params = certificate_params(&p, &subject_key)?;
+    // A CSR carries neither serial nor authority key identifier: make it before they are set.
+    let csr = params
+        .serialize_request(&subject_key)
+        .map_err(|e| format!("making the CSR: {e}"))?;
+    params.serial_number = Some(serial(drv));
+    let cert = match &p.issuer {
+        None => params.self_signed(&subject_key),
+        Some(issuer) => {
+            let ca_key = private_key(ctx.seed, &issuer.key)?;
+            key_input(ctx, INPUT_CA, &issuer.key, &ca_key)?;
+            let ca_signer = Signer::new(&ca_key)?;
+            let mut issuer_params = CertificateParams::default();
+            issuer_params.distinguished_name = distinguished_name(&issuer.subject)?;
+            issuer_params.key_identifier_method =
+                KeyIdMethod::PreSpecified(ca_signer.key_identifier());
+            params.use_authority_key_identifier_extension = true;
+            params.signed_by(&subject_key, &Issuer::new(issuer_params, &ca_signer))
+        }
+    }
+    .map_err(|e| format!("signing the certificate: {e}"))?;
+    out.file(
+        &format!("{}.pem", p.name),
+        pem("CERTIFICATE", cert.der()).as_bytes(),
+        FileMode::Public,
+    )?;
+    out.file(&key_file(&p.name), &key_pem, FileMode::Secret)?;
+    out.file(
+        &format!("{}.csr", p.name),
+        pem("CERTIFICATE REQUEST", csr.der()).as_bytes(),
+        FileMode::Public,
+    )
+}
+
+fn key_file(name: &str) -> String {
+    format!("{name}-key.pem")
+}
+
+/// Everything of the certificate but serial number and issuer.
+fn certificate_params(p: &CertParams, key: &Signer) -> Result<CertificateParams, String> {
+    let mut c = CertificateParams::default();
+    c.not_before = time(p.not_before)?;
+    c.not_after = time(p.not_after)?;
+    c.distinguished_name = distinguished_name(&p.subject)?;
+    c.subject_alt_names = p
+        .sans
+        .iter()
+        .map(|s| match s {
+            San::Dns(d) => Ia5String::try_from(d.as_str())
+                .map(SanType::DnsName)
+                .map_err(|e| format!("SAN {d:?}: {e}")),
+            San::Ip(ip) => ip
+                .parse()
+                .map(SanType::IpAddress)
+                .map_err(|e| format!("SAN {ip:?}: {e}")),
+        })
+        .collect::<Result<_, _>>()?;
+    c.key_identifier_method = KeyIdMethod::PreSpecified(key.key_identifier());
+    match p.profile {
+        Profile::Ca => {
+            c.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            c.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        }
+        Profile::Leaf => {
+            // ExplicitNoCa writes CA:FALSE and, with it, the subject key identifier.
+            c.is_ca = IsCa::ExplicitNoCa;
+            c.key_usages = vec![
+                KeyUsagePurpose::DigitalSignature,
+                KeyUsagePurpose::KeyEncipherment,
+            ];
+            c.extended_key_usages = vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ];
+        }
+    }
+    Ok(c)
+}
+
+/// C, ST, L, O, OU, CN as Go writes them: PrintableString where the characters allow, else UTF8String.
+fn distinguished_name(n: &Name) -> Result<DistinguishedName, String> {
+    if n.organization.len() > 1 {
+        return Err(format!(
+            "subject {:?} has {} organizations; rcgen 0.14 writes one",
+            n.common_name,
+            n.organization.len()
+        ));
+    }
+    let mut dn = DistinguishedName::new();
+    let org = n.organization.first().map_or("", String::as_str);
+    for (ty, value) in [
+        (DnType::CountryName, n.country.as_str()),
+        (DnType::StateOrProvinceName, &n.state),
+        (DnType::LocalityName, &n.locality),
+        (DnType::OrganizationName, org),
+        (DnType::OrganizationalUnitName, &n.organizational_unit),
+        (DnType::CommonName, &n.common_name),
+    ] {
+        if value.is_empty() {
+            continue;
+        }
+        let value = match PrintableString::try_from(value) {
+            Ok(s) => DnValue::PrintableString(s),
+            Err(_) => DnValue::Utf8String(value.to_string()),
+        };
+        dn.push(ty, value);
+    }
+    Ok(dn)
+}
+
+fn time(unix: i64) -> Result<time::OffsetDateTime, String> {
+    time::OffsetDateTime::from_unix_timestamp(unix).map_err(|e| format!("validity {unix}: {e}"))
+}
+
+/// The serial number: the first 16 bytes of the certificate derivation's hash, top bit cleared (a positive
+/// INTEGER of at most 16 octets, well under RFC 5280's 20), minimal encoding, never zero.
+fn serial(drv: &Derivation) -> SerialNumber {
+    let hash = drv.hash();
+    let mut bytes = hash.as_bytes()[..16].to_vec();
+    bytes[0] &= 0x7f;
+    let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+    let mut bytes = bytes.split_off(first);
+    if bytes.is_empty() {
+        bytes.push(1);
+    }
+    SerialNumber::from_slice(&bytes)
+}
+
+/// Reads `<input>/<key name>-key.pem` and checks it is the key the seed gives for `key`: the builder signs
+/// with the regenerated key, so a corrupted or foreign input is refused rather than silently ignored.
+fn key_input(
+    ctx: &BuildContext,
+    role: &str,
+    key: &KeyRef,
+    expected: &PrivateKey,
+) -> Result<Zeroizing<Vec<u8>>, String> {
+    let dir: &Path = ctx
+        .inputs
+        .get(role)
+        .ok_or_else(|| format!("missing input {role:?}"))?;
+    let path = dir.join(key_file(&key.name));
+    let bytes = Zeroizing::new(
+        std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?,
+    );
+    if bytes.as_slice() != expected.to_pkcs8_pem().as_bytes() {
+        return Err(format!(
+            "{} is not the {} key the seed gives for {:?} generation {}",
+            path.display(),
+            key.algorithm,
+            key.name,
+            key.generation
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Keys generated in this process, by (seed fingerprint, purpose). RSA det-keygen takes tens of milliseconds
+/// and every certificate needs its own key and its issuer's; the cache changes no output byte.
+static KEYS: Mutex<BTreeMap<([u8; 32], Vec<u8>), PrivateKey>> = Mutex::new(BTreeMap::new());
+
+/// The private key `key` of the cluster with seed `seed`: det-keygen from a purpose-bound secret.
+fn private_key(seed: &Seed, key: &KeyRef) -> Result<PrivateKey, String> {
+    let purpose = purpose(key);
+    let id = (*seed.fingerprint().as_bytes(), purpose);
+    if let Some(k) = KEYS.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
+        return Ok(k.clone());
+    }
+    let c2sp_seed = Zeroizing::new(seed.derive(&id.1));
+    let k = PrivateKey::generate(key.algorithm, c2sp_seed.as_slice())
+        .map_err(|e| format!("generating the {} key {:?}: {e}", key.algorithm, key.name))?;
+    KEYS.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id, k.clone());
+    Ok(k)
+}
+
+/// Canonical CBOR `{kind: "key", name, algorithm, generation}`: what a key's secret is bound to.
+fn purpose(key: &KeyRef) -> Vec<u8> {
+    let text = |s: &str| ciborium::Value::Text(s.to_string());
+    let purpose = ciborium::Value::Map(vec![
+        (text("kind"), text("key")),
+        (text("name"), text(&key.name)),
+        (text("algorithm"), text(key.algorithm.name())),
+        (
+            text("generation"),
+            ciborium::Value::Integer(key.generation.into()),
+        ),
+    ]);
+    // Text and integer values only: canonical encoding cannot fail.
+    to_canonical_cbor(&purpose).expect("plain purpose map")
+}
+
+/// RFC 7468 PEM, 64-character lines, `\n` endings.
+fn pem(label: &str, der: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        // base64 is ASCII.
+        out.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+fn params<P: serde::de::DeserializeOwned>(drv: &Derivation) -> Result<P, String> {
+    drv.params
+        .deserialized()
+        .map_err(|e| format!("malformed parameters: {e}"))
+}
+
+fn check_seed(ctx: &BuildContext, planned: &Fingerprint) -> Result<(), String> {
+    if ctx.seed.fingerprint() == *planned {
+        Ok(())
+    } else {
+        Err("planned with another seed than the one given".to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serial_is_positive_and_at_most_16_octets() {
+        for i in 0..64u32 {
+            let d = Derivation::new("x", "pki.cert", 1, &i, BTreeMap::new()).expect("drv");
+            let s = serial(&d).to_bytes();
+            assert!(!s.is_empty() && s.len() <= 16, "{s:?}");
+            assert!(s[0] & 0x80 == 0 && s[0] != 0, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn purpose_names_every_part_of_the_key_identity() {
+        let k = KeyRef {
+            name: "admin".into(),
+            algorithm: crate::keys::Algorithm::Rsa2048,
+            generation: 1,
+        };
+        let base = purpose(&k);
+        let mut other = k.clone();
+        other.generation = 2;
+        assert_ne!(purpose(&other), base);
+        other = k.clone();
+        other.algorithm = crate::keys::Algorithm::EcdsaP256;
+        assert_ne!(purpose(&other), base);
+        other = k.clone();
+        other.name = "admin2".into();
+        assert_ne!(purpose(&other), base);
+    }
+}
