@@ -179,7 +179,10 @@ fn check_files(out: &Path, base: &str) {
     );
     openssl(&["pkey", "-check", "-noout", "-in"], &[&key]);
     let (from_cert, from_key) = public_keys(&cert, &key);
-    assert_eq!(from_cert, from_key, "{base}: the key matches its certificate");
+    assert_eq!(
+        from_cert, from_key,
+        "{base}: the key matches its certificate"
+    );
     openssl(&["req", "-verify", "-noout", "-in"], &[&csr]);
     assert_eq!(
         openssl(&["req", "-noout", "-pubkey", "-in"], &[&csr]),
@@ -269,8 +272,12 @@ fn seed_recipe_certificates_verify_and_match_the_tutorial_table() {
         let sans = x509(&cert, &["-ext", "subjectAltName"]);
         let expected = match base {
             "kubernetes" => format!("X509v3 Subject Alternative Name: | {}", API_SANS.join(", ")),
-            "node1" => "X509v3 Subject Alternative Name: | DNS:node1, IP Address:10.128.15.223".into(),
-            "node2" => "X509v3 Subject Alternative Name: | DNS:node2, IP Address:10.128.15.224".into(),
+            "node1" => {
+                "X509v3 Subject Alternative Name: | DNS:node1, IP Address:10.128.15.223".into()
+            }
+            "node2" => {
+                "X509v3 Subject Alternative Name: | DNS:node2, IP Address:10.128.15.224".into()
+            }
             _ => String::new(),
         };
         assert_eq!(sans, expected, "{base}: SANs");
@@ -342,7 +349,9 @@ fn cfssl_certinfo_reads_every_certificate() {
         let expected: Vec<String> = match *base {
             "kubernetes" => {
                 let names = API_SANS.iter().filter_map(|s| s.strip_prefix("DNS:"));
-                let ips = API_SANS.iter().filter_map(|s| s.strip_prefix("IP Address:"));
+                let ips = API_SANS
+                    .iter()
+                    .filter_map(|s| s.strip_prefix("IP Address:"));
                 names.chain(ips).map(String::from).collect()
             }
             "node1" => vec!["node1".into(), "10.128.15.223".into()],
@@ -350,20 +359,30 @@ fn cfssl_certinfo_reads_every_certificate() {
             _ => Vec::new(),
         };
         assert_eq!(sans, expected, "{base}: cfssl's SANs");
-        assert!(info.contains("\"not_before\": \"2026-01-01T00:00:00Z\""), "{base}");
+        assert!(
+            info.contains("\"not_before\": \"2026-01-01T00:00:00Z\""),
+            "{base}"
+        );
     }
 }
 
 /// The text between `start` and the next `end` after it.
 fn section<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
-    let from = text.find(start).unwrap_or_else(|| panic!("no {start} in {text}")) + start.len();
+    let from = text
+        .find(start)
+        .unwrap_or_else(|| panic!("no {start} in {text}"))
+        + start.len();
     let len = text[from..].find(end).expect("section end");
     &text[from..from + len]
 }
 
 /// The double-quoted strings of a JSON fragment.
 fn quoted(text: &str) -> Vec<String> {
-    text.split('"').skip(1).step_by(2).map(String::from).collect()
+    text.split('"')
+        .skip(1)
+        .step_by(2)
+        .map(String::from)
+        .collect()
 }
 
 /// An `openssl s_server` on 127.0.0.1, killed when dropped.
@@ -536,7 +555,12 @@ fn rotating_one_key_changes_that_key_and_what_it_signs_only() {
     let seed = t.test_seed();
     let base = seed_recipe();
     let before = planned(&t, &base, &seed);
-    let with = |gens: &str| base.replace("[pki.subject]", &format!("[pki.generations]\n{gens}\n\n[pki.subject]"));
+    let with = |gens: &str| {
+        base.replace(
+            "[pki.subject]",
+            &format!("[pki.generations]\n{gens}\n\n[pki.subject]"),
+        )
+    };
 
     let admin2 = with("admin = 2");
     let mut diff = changed(&before, &planned(&t, &admin2, &seed));
@@ -549,15 +573,25 @@ fn rotating_one_key_changes_that_key_and_what_it_signs_only() {
     let mut expected: Vec<String> = LEAVES.iter().map(|l| l.0.to_string()).collect();
     expected.extend(["ca".to_string(), "ca-key".to_string()]);
     expected.sort();
-    assert_eq!(diff, expected, "a new CA key re-issues every leaf, keeps leaf keys");
+    assert_eq!(
+        diff, expected,
+        "a new CA key re-issues every leaf, keeps leaf keys"
+    );
 
     // The bytes agree: the rotated key is new, the other keys are untouched, the new leaf verifies.
     let out1 = build(&t, &base, &seed, "store", "out1");
     let out2 = build(&t, &admin2, &seed, "store", "out2");
     let read = |out: &Path, b: &str, s: &str| std::fs::read(file(out, b, s)).expect("read");
-    assert_ne!(read(&out1, "admin", "-key.pem"), read(&out2, "admin", "-key.pem"));
+    assert_ne!(
+        read(&out1, "admin", "-key.pem"),
+        read(&out2, "admin", "-key.pem")
+    );
     for (b, _, _) in LEAVES.iter().skip(1).chain([&("ca", "", "")]) {
-        assert_eq!(read(&out1, b, "-key.pem"), read(&out2, b, "-key.pem"), "{b}");
+        assert_eq!(
+            read(&out1, b, "-key.pem"),
+            read(&out2, b, "-key.pem"),
+            "{b}"
+        );
         assert_eq!(read(&out1, b, ".pem"), read(&out2, b, ".pem"), "{b}");
     }
     openssl(
@@ -578,7 +612,10 @@ fn ecdsa_recipes_verify_with_openssl() {
     ] {
         let t = TestDir::new();
         let seed = t.test_seed();
-        let text = seed_recipe().replace("algorithm = \"rsa-2048\"", &format!("algorithm = \"{alg}\""));
+        let text = seed_recipe().replace(
+            "algorithm = \"rsa-2048\"",
+            &format!("algorithm = \"{alg}\""),
+        );
         let out = build(&t, &text, &seed, "store", "out");
         let ca = file(&out, "ca", ".pem");
         openssl(&["verify", "-x509_strict", "-CAfile"], &[&ca, &ca]);
@@ -588,8 +625,14 @@ fn ecdsa_recipes_verify_with_openssl() {
             openssl(&["verify", "-x509_strict", "-CAfile"], &[&ca, &cert]);
             check_files(&out, base);
             let text = openssl(&["x509", "-noout", "-text", "-in"], &[&cert]);
-            assert!(text.contains(&format!("Signature Algorithm: {sig}")), "{alg} {base}");
-            assert!(text.contains(&format!("ASN1 OID: {key_text}")), "{alg} {base}");
+            assert!(
+                text.contains(&format!("Signature Algorithm: {sig}")),
+                "{alg} {base}"
+            );
+            assert!(
+                text.contains(&format!("ASN1 OID: {key_text}")),
+                "{alg} {base}"
+            );
         }
     }
 }
@@ -642,9 +685,16 @@ fn users_extra_sans_and_algorithm_overrides() {
         assert!(text.contains("Signature Algorithm: sha256WithRSAEncryption"), "{base}");
     }
     // Extra SANs follow the computed ones; one already present is not repeated.
-    let sans = x509(&file(&out, "kubernetes", ".pem"), &["-ext", "subjectAltName"]);
+    let sans = x509(
+        &file(&out, "kubernetes", ".pem"),
+        &["-ext", "subjectAltName"],
+    );
     let mut expected: Vec<&str> = API_SANS.to_vec();
-    expected.extend(["DNS:api.example.com", "IP Address:192.0.2.10", "IP Address:2001:DB8:0:0:0:0:0:1"]);
+    expected.extend([
+        "DNS:api.example.com",
+        "IP Address:192.0.2.10",
+        "IP Address:2001:DB8:0:0:0:0:0:1",
+    ]);
     assert_eq!(
         sans,
         format!("X509v3 Subject Alternative Name: | {}", expected.join(", "))
@@ -655,7 +705,9 @@ fn users_extra_sans_and_algorithm_overrides() {
 fn assert_rejected(text: &str, needle: &str, field: &str, words: &str) {
     let t = TestDir::new();
     let recipe = t.write("r.toml", text);
-    let at = text.find(needle).unwrap_or_else(|| panic!("{needle:?} not in recipe"));
+    let at = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} not in recipe"));
     let line = text[..at].matches('\n').count() + 1;
     let err = fails(hardway().current_dir(t.path()).arg("build").arg(&recipe));
     let place = format!("r.toml:{line}:");
@@ -670,7 +722,8 @@ fn assert_rejected(text: &str, needle: &str, field: &str, words: &str) {
 
 #[test]
 fn bad_pki_fields_are_refused_with_their_place() {
-    let pki = |extra: &str| seed_recipe().replace("[pki.subject]", &format!("{extra}\n\n[pki.subject]"));
+    let pki =
+        |extra: &str| seed_recipe().replace("[pki.subject]", &format!("{extra}\n\n[pki.subject]"));
     assert_rejected(
         &pki("extra_sans = [\"ok.example\", \"not a name\"]"),
         "extra_sans",

@@ -2,9 +2,12 @@
 
 mod util;
 
+mod bundle;
+mod check;
 mod encryption;
 mod engine;
 mod golden;
+mod hosts;
 mod pki;
 mod recipe_errors;
 mod seed;

@@ -14,9 +14,10 @@ use std::path::{Path, PathBuf};
 
 pub use cert::CertInfo;
 
+use crate::bundle::{BundleDigest, Manifest, RecordKind};
 use crate::overlay;
-use crate::plan::{Node, Plan, api_url};
-use crate::recipe::{Provider, Recipe, Role};
+use crate::plan::{Node, Plan};
+use crate::recipe::{Host, Provider, Recipe, Role};
 use crate::store::Store;
 
 /// Warn when a certificate expires within this many days of the check date.
@@ -483,55 +484,55 @@ fn check_kubeconfigs(ctx: &Ctx, certs: &BTreeMap<String, CertInfo>, report: &mut
             _ => report.error(&subject, "client certificate or key missing"),
         }
     }
-    let _ = api_url;
 }
 
 /// What each secret is and which hosts may hold it.
 struct Secret {
     what: String,
-    allowed: Box<dyn Fn(&crate::recipe::Host) -> bool>,
+    allowed: Box<dyn Fn(&Host) -> bool>,
 }
 
-fn check_hosts(ctx: &Ctx, report: &mut Report) {
-    // Secrets by the BLAKE3 of their bytes, so a secret is found under any name or path.
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).into()
+}
+
+/// Every secret the build made, by the SHA-256 of its bytes, so it is recognised under any name or path.
+fn secrets(ctx: &Ctx) -> BTreeMap<[u8; 32], Secret> {
     let mut secrets: BTreeMap<[u8; 32], Secret> = BTreeMap::new();
-    let mut add = |ctx: &Ctx,
-                   node_name: &str,
-                   file: &str,
-                   what: String,
-                   allowed: Box<dyn Fn(&crate::recipe::Host) -> bool>| {
-        if let Some(n) = ctx.node(node_name)
-            && let Ok(b) = std::fs::read(ctx.path(n).join(file))
-        {
-            secrets.insert(*blake3::hash(&b).as_bytes(), Secret { what, allowed });
-        }
-    };
-    let master = |h: &crate::recipe::Host| h.role == Role::Master;
+    let mut add =
+        |node_name: &str, file: &str, what: String, allowed: Box<dyn Fn(&Host) -> bool>| {
+            if let Some(n) = ctx.node(node_name)
+                && let Ok(b) = std::fs::read(ctx.path(n).join(file))
+            {
+                secrets.insert(sha256(&b), Secret { what, allowed });
+            }
+        };
+    let masters = || Box::new(|h: &Host| h.role == Role::Master);
+    let nobody = || Box::new(|_: &Host| false);
     for base in ["ca", "kubernetes", "service-account"] {
         add(
-            ctx,
             base,
             &format!("{base}-key.pem"),
             format!("the {base} private key"),
-            Box::new(master),
+            masters(),
         );
     }
     add(
-        ctx,
         "encryption-config",
         "encryption-config.yaml",
         "the encryption key".into(),
-        Box::new(master),
+        masters(),
     );
     for c in ["kube-controller-manager", "kube-scheduler", "admin"] {
         add(
-            ctx,
             &format!("{c}-kubeconfig"),
             &format!("{c}.kubeconfig"),
             format!("{c}'s credentials"),
-            Box::new(master),
+            masters(),
         );
     }
+    // Client keys travel inside kubeconfigs only; the operator's kubeconfig never goes to a host.
     for base in [
         "admin",
         "kube-proxy",
@@ -539,96 +540,113 @@ fn check_hosts(ctx: &Ctx, report: &mut Report) {
         "kube-scheduler",
     ] {
         add(
-            ctx,
             base,
             &format!("{base}-key.pem"),
             format!("the {base} private key"),
-            Box::new(|_: &crate::recipe::Host| false),
+            nobody(),
         );
     }
     add(
-        ctx,
         "admin-remote-kubeconfig",
         "admin-remote.kubeconfig",
         "the operator's admin credentials".into(),
-        Box::new(|_: &crate::recipe::Host| false),
+        nobody(),
     );
     add(
-        ctx,
         "kube-proxy-kubeconfig",
         "kube-proxy.kubeconfig",
         "kube-proxy's credentials".into(),
-        Box::new(|h: &crate::recipe::Host| h.role == Role::Worker),
+        Box::new(|h: &Host| h.role == Role::Worker),
     );
     for w in ctx.recipe.workers() {
-        let name = w.name.clone();
-        let name2 = w.name.clone();
+        let (a, b) = (w.name.clone(), w.name.clone());
         add(
-            ctx,
             &w.name,
             &format!("{}-key.pem", w.name),
             format!("{}'s private key", w.name),
-            Box::new(move |h: &crate::recipe::Host| h.name == name),
+            Box::new(move |h: &Host| h.name == a),
         );
         add(
-            ctx,
             &format!("{}-kubeconfig", w.name),
             &format!("{}.kubeconfig", w.name),
             format!("{}'s credentials", w.name),
-            Box::new(move |h: &crate::recipe::Host| h.name == name2),
+            Box::new(move |h: &Host| h.name == b),
         );
     }
+    secrets
+}
+
+/// Least privilege per host, from each bundle's manifest (what ships), and the bundle's own hash.
+fn check_hosts(ctx: &Ctx, report: &mut Report) {
+    let secrets = secrets(ctx);
     let mut encryption_configs = BTreeMap::new();
     for host in &ctx.recipe.hosts {
-        let Some(node) = ctx.node(&format!("{}-rootfs", host.name)) else {
-            report.error(&host.name, "no overlay planned");
+        let Some(node) = ctx.node(&format!("{}-bundle", host.name)) else {
+            report.error(&host.name, "no bundle planned");
             continue;
         };
         report.hosts += 1;
-        let Ok(params) = node.drv.params.deserialized::<overlay::Params>() else {
+        let dir = ctx.path(node);
+        let Some(text) = read(
+            report,
+            &host.name,
+            &dir.join(overlay::manifest_file(&host.name)),
+        ) else {
             continue;
         };
+        let manifest = match Manifest::parse(&String::from_utf8_lossy(&text)) {
+            Ok(m) => m,
+            Err(e) => {
+                report.error(&host.name, format!("manifest: {e}"));
+                continue;
+            }
+        };
+        match std::fs::File::open(dir.join(overlay::bundle_file(&host.name)))
+            .and_then(BundleDigest::of)
+        {
+            Ok(d) if d == manifest.bundle => {}
+            Ok(_) => report.error(
+                &host.name,
+                "the bundle does not match its manifest's size and hashes",
+            ),
+            Err(e) => report.error(&host.name, format!("cannot read the bundle: {e}")),
+        }
         let mut held = BTreeMap::new();
-        for f in &params.files {
-            let Some(src) = ctx.node(&f.input) else {
+        for (path, record) in &manifest.entries {
+            let RecordKind::File(digest) = record.kind else {
                 continue;
             };
-            let Some(bytes) = read(report, &host.name, &ctx.path(src).join(&f.file)) else {
-                continue;
-            };
-            let h = *blake3::hash(&bytes).as_bytes();
-            held.insert(h, f.path.clone());
-            if let Some(s) = secrets.get(&h) {
+            held.insert(digest.sha256, path.clone());
+            if let Some(s) = secrets.get(&digest.sha256) {
                 if !(s.allowed)(host) {
                     report.error(
                         &host.name,
-                        format!("least privilege: receives {} at {}", s.what, f.path),
+                        format!("least privilege: receives {} at {path}", s.what),
                     );
                 }
-                if f.mode & 0o077 != 0 {
+                if record.mode & 0o077 != 0 {
                     report.error(
                         &host.name,
-                        format!("{} holds {} but has mode {:04o}", f.path, s.what, f.mode),
+                        format!("{path} holds {} but has mode {:04o}", s.what, record.mode),
                     );
                 }
             }
-            if f.path.ends_with("/encryption-config.yaml") {
-                encryption_configs.insert(host.name.clone(), h);
+            if path.ends_with("/encryption-config.yaml") {
+                encryption_configs.insert(host.name.clone(), digest.sha256);
             }
         }
-        // And everything it needs.
         for (h, s) in &secrets {
-            if (s.allowed)(host) && !held.contains_key(h) && !s.what.contains("operator") {
+            if (s.allowed)(host) && !held.contains_key(h) {
                 report.error(
                     &host.name,
-                    format!("missing {} that its role needs", s.what),
+                    format!("lacks {}, which its role needs", s.what),
                 );
             }
         }
     }
-    let masters: Vec<_> = ctx.recipe.masters().map(|m| m.name.clone()).collect();
+    let masters = ctx.recipe.masters().count();
     let distinct: std::collections::BTreeSet<_> = encryption_configs.values().collect();
-    if distinct.len() > 1 || encryption_configs.len() != masters.len() {
+    if distinct.len() > 1 || encryption_configs.len() != masters {
         report.error(
             "encryption-config",
             "every master must hold the same encryption-config.yaml",

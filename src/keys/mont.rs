@@ -34,6 +34,32 @@ macro_rules! sqr_columns {
     };
 }
 
+macro_rules! sqr_phased {
+    ($name:ident, $n:literal, $w:literal, [$($k:literal)*]) => {
+        impl Modulus<$n, $w> {
+            /// Montgomery square: unrolled product-scanning square, then unrolled
+            /// product-scanning reduction.
+            #[inline(never)]
+            pub(crate) fn $name(&self, a: &[u64; $n]) -> [u64; $n] {
+                let mut w = [0u64; $w];
+                let mut acc = Acc::default();
+                $( Self::square_column::<$k>(a, &mut w, &mut acc); )*
+                w[$w - 1] = acc.low();
+                let mut m = [0u64; $n];
+                let mut t = [0u64; $n];
+                let mut acc = Acc::default();
+                $( self.redc_column::<$k>(&w, &mut m, &mut t, &mut acc); )*
+                acc.add_word(w[$w - 1]);
+                t[$n - 1] = acc.low();
+                acc.shift();
+                self.reduce_once(t, acc.low())
+            }
+        }
+    };
+}
+
+sqr_phased!(sqr_phased, 16, 32, [0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30]);
+
 sqr_columns!(sqr_unrolled, 16, 32, [0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30]);
 
 /// A three-word (192-bit) column accumulator for product scanning.
@@ -48,6 +74,13 @@ impl Acc {
     #[inline(always)]
     fn add(&mut self, a: u64, b: u64) {
         let (s, o) = self.lo.overflowing_add(u128::from(a) * u128::from(b));
+        self.lo = s;
+        self.hi = self.hi.wrapping_add(u64::from(o));
+    }
+
+    #[inline(always)]
+    fn add_word(&mut self, x: u64) {
+        let (s, o) = self.lo.overflowing_add(u128::from(x));
         self.lo = s;
         self.hi = self.hi.wrapping_add(u64::from(o));
     }
@@ -501,6 +534,51 @@ impl<const N: usize, const W: usize> Modulus<N, W> {
         acc.shift();
     }
 
+    /// Column `K` of the plain square `a²` by product scanning: cross products summed,
+    /// doubled, plus the diagonal.
+    #[inline(always)]
+    fn square_column<const K: usize>(a: &[u64; N], w: &mut [u64; W], acc: &mut Acc) {
+        let lo = K.saturating_sub(N - 1);
+        let mut cross = Acc::default();
+        let mut i = lo;
+        while 2 * i < K {
+            cross.add(a[i], a[K - i]);
+            i += 1;
+        }
+        cross.double();
+        if K % 2 == 0 {
+            cross.add(a[K / 2], a[K / 2]);
+        }
+        acc.add_acc(&cross);
+        w[K] = acc.low();
+        acc.shift();
+    }
+
+    /// Column `K` of Montgomery reduction by product scanning.
+    #[inline(always)]
+    fn redc_column<const K: usize>(
+        &self,
+        w: &[u64; W],
+        m: &mut [u64; N],
+        t: &mut [u64; N],
+        acc: &mut Acc,
+    ) {
+        let n = &self.n;
+        let lo = K.saturating_sub(N - 1);
+        acc.add_word(w[K]);
+        for i in lo..K.min(N) {
+            acc.add(m[i], n[K - i]);
+        }
+        if K < N {
+            let mk = acc.low().wrapping_mul(self.n0inv);
+            m[K] = mk;
+            acc.add(mk, n[0]);
+        } else {
+            t[K - N] = acc.low();
+        }
+        acc.shift();
+    }
+
     /// `2^e` in Montgomery form, for the little-endian exponent `e`. Square-and-double.
     pub(crate) fn pow2(&self, e: &[u64]) -> [u64; N] {
         let mut x = self.one;
@@ -683,7 +761,8 @@ mod tests {
                 let mut x16 = m16.minus_one();
                 x16[0] ^= 5;
                 let un = best(|| x16 = m16.sqr_unrolled(&x16));
-                eprintln!("N=16 unrolled: {un:?} ({})", x16[0]);
+                let ph = best(|| x16 = m16.sqr_phased(&x16));
+                eprintln!("N=16 unrolled: {un:?} phased {ph:?} ({})", x16[0]);
             }
             eprintln!(
                 "N={N}: sqr {sqr:?} sqr_ps {sqr_ps:?} mul {mul:?} mul_ps {mul_ps:?} ({})",
@@ -707,6 +786,7 @@ mod tests {
             for _ in 0..50 {
                 let y = m.sqr(&x);
                 assert_eq!(m.sqr_unrolled(&x), y);
+                assert_eq!(m.sqr_phased(&x), y);
                 x = y;
             }
         }

@@ -400,4 +400,51 @@ mod tests {
         let c = (((1u128 << 61) - 1) * 18446744073709551557u128).to_be_bytes();
         assert!(!is_prime_reference(&c, 5));
     }
+
+    /// Cost model aid: `cargo test --release --lib prime::tests::profile -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "timing only"]
+    fn profile() {
+        for len in [128usize, 192, 256] {
+            let mut drbg = HmacDrbg::new(b"profile profile profile", b"x");
+            let mut tester = Tester::new(len);
+            let trial = TrialDivision::for_limbs(len / 8);
+            let mut limbs = vec![0u64; len / 8];
+            let (mut cands, mut survivors, mut primes) = (0u32, 0u32, 0u32);
+            let mut td_time = std::time::Duration::ZERO;
+            let mut mr_time = std::time::Duration::ZERO;
+            let start = std::time::Instant::now();
+            while primes < 20 {
+                let mut t = vec![0u8; len];
+                drbg.fill(&mut t);
+                drbg.update();
+                t[0] |= 0xc0;
+                t[len - 1] |= 7;
+                cands += 1;
+                let s0 = std::time::Instant::now();
+                be_to_limbs(&t, &mut limbs);
+                let pass = trial.passes(&limbs);
+                td_time += s0.elapsed();
+                if pass {
+                    survivors += 1;
+                    let s1 = std::time::Instant::now();
+                    if tester.is_prime(&t, 0) {
+                        primes += 1;
+                    }
+                    mr_time += s1.elapsed();
+                }
+            }
+            let total = start.elapsed();
+            eprintln!(
+                "len {len}: {} groups; per prime: {:.0} candidates, {:.1} survive TD; \
+                 TD {:?}/candidate, base-2 {:?}/survivor; total {:?}/prime (no random rounds)",
+                trial.groups.len(),
+                f64::from(cands) / f64::from(primes),
+                f64::from(survivors) / f64::from(primes),
+                td_time / cands,
+                mr_time / survivors,
+                total / primes,
+            );
+        }
+    }
 }

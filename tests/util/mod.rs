@@ -152,3 +152,62 @@ fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, (u
         }
     }
 }
+
+/// A finished build of a recipe in a fresh directory, with the test seed.
+pub struct Built {
+    pub t: TestDir,
+    pub seed: PathBuf,
+    pub recipe: PathBuf,
+}
+
+impl Built {
+    /// Builds `recipe_text` (written as r.toml) into `store/`, links in `out/`.
+    pub fn new(recipe_text: &str) -> Built {
+        let t = TestDir::new();
+        let seed = t.test_seed();
+        let recipe = t.write("r.toml", recipe_text);
+        ok(hardway()
+            .current_dir(t.path())
+            .arg("build")
+            .arg(&recipe)
+            .arg("--seed-file")
+            .arg(&seed));
+        Built { t, seed, recipe }
+    }
+
+    /// Builds recipes/seed.toml.
+    pub fn seed_recipe() -> Built {
+        Built::new(&std::fs::read_to_string(repo().join("recipes/seed.toml")).expect("recipe"))
+    }
+
+    /// `out/<name>`, resolved.
+    pub fn out(&self, name: &str) -> PathBuf {
+        let link = self.t.join(&format!("out/{name}"));
+        std::fs::canonicalize(&link).unwrap_or_else(|e| panic!("{}: {e}", link.display()))
+    }
+
+    /// A hardway command in this build's directory with its seed.
+    pub fn hardway(&self, sub: &str) -> Command {
+        let mut c = hardway();
+        c.current_dir(self.t.path())
+            .arg(sub)
+            .arg(&self.recipe)
+            .arg("--seed-file")
+            .arg(&self.seed);
+        c
+    }
+}
+
+/// The seed recipe with every address moved to 127.0.0.x (masters .21/.22, workers .23/.24, lb .26) so real
+/// servers can listen on them.
+pub fn loopback_recipe(base: u8) -> String {
+    let text = std::fs::read_to_string(repo().join("recipes/seed.toml")).expect("recipe");
+    let mut t = text;
+    for (from, last) in [("221", 1u8), ("222", 2), ("223", 3), ("224", 4), ("226", 6)] {
+        t = t.replace(
+            &format!("10.128.15.{from}"),
+            &format!("127.0.0.{}", base + last),
+        );
+    }
+    t
+}

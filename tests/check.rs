@@ -1,0 +1,138 @@
+//! `hardway check`: a clean build passes; expiry, wrong identities, leaked secrets and corrupted bundles fail.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use crate::util::*;
+
+fn check(b: &Built, date: &str) -> (bool, String) {
+    let out = run(b.hardway("check").args(["--date", date]));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// Makes a store file writable, replaces its bytes, and restores its mode (simulating corruption).
+fn tamper(path: &Path, bytes: &[u8]) {
+    let mode = std::fs::metadata(path).expect("meta").permissions().mode();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    std::fs::write(path, bytes).expect("write");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+#[test]
+fn a_clean_build_passes_with_only_the_aescbc_warning() {
+    let b = Built::seed_recipe();
+    let (ok, out) = check(&b, "2026-06-01");
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("checked 9 certificates, 7 kubeconfigs, 5 hosts: 0 errors, 1 warnings"),
+        "{out}"
+    );
+    assert!(
+        out.contains("warning: encryption-config: aescbc is rated weak"),
+        "{out}"
+    );
+}
+
+#[test]
+fn secretbox_draws_no_warning() {
+    let text = std::fs::read_to_string(repo().join("recipes/seed.toml"))
+        .expect("recipe")
+        .replace("\"aescbc\"", "\"secretbox\"");
+    let b = Built::new(&text);
+    let (ok, out) = check(&b, "2026-06-01");
+    assert!(ok && out.contains("0 errors, 0 warnings"), "{out}");
+}
+
+#[test]
+fn expiry_warns_within_30_days_and_fails_after() {
+    let b = Built::seed_recipe();
+    let (ok, out) = check(&b, "2026-12-15");
+    assert!(ok, "warnings alone pass: {out}");
+    assert!(
+        out.contains("warning: node1: expires on 2027-01-01, within 30 days of 2026-12-15"),
+        "{out}"
+    );
+    assert!(!out.contains("warning: ca:"), "the CA lasts 5 years: {out}");
+    let (ok, out) = check(&b, "2027-01-02");
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("error: kubernetes: expired on 2027-01-01"),
+        "{out}"
+    );
+    let (ok, out) = check(&b, "2025-12-31");
+    assert!(!ok && out.contains("not valid before 2026-01-01"), "{out}");
+}
+
+#[test]
+fn a_wrong_node_certificate_is_caught() {
+    let b = Built::seed_recipe();
+    let node2 = std::fs::read(b.out("node2").join("node2.pem")).expect("node2");
+    tamper(&b.out("node1").join("node1.pem"), &node2);
+    let (ok, out) = check(&b, "2026-06-01");
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(
+            "error: node1: CN is \"system:node:node2\"; Kubernetes expects \"system:node:node1\""
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("error: node1: node1-key.pem does not match node1.pem"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_secret_in_the_wrong_bundle_is_caught() {
+    let b = Built::seed_recipe();
+    let ca_key = std::fs::read(b.out("ca").join("ca-key.pem")).expect("ca key");
+    let sha = ok(std::process::Command::new("sha256sum").arg(b.out("ca").join("ca-key.pem")));
+    let manifest = b.out("node1.manifest");
+    let mut text = std::fs::read_to_string(&manifest).expect("manifest");
+    // Entries are sorted by path: the new one goes just before /var/lib/kubernetes.
+    let line = format!(
+        "f 0600 {} {} /var/lib/kubelet/zz-ca-key.pem\n",
+        &sha[..64],
+        ca_key.len()
+    );
+    let at = text
+        .find("d 0755 /var/lib/kubernetes\n")
+        .expect("kubernetes dir");
+    text.insert_str(at, &line);
+    tamper(&manifest, text.as_bytes());
+    let (ok, out) = check(&b, "2026-06-01");
+    assert!(!ok, "{out}");
+    assert!(out.contains("error: node1: least privilege: receives the ca private key at /var/lib/kubelet/zz-ca-key.pem"), "{out}");
+}
+
+#[test]
+fn a_corrupted_bundle_is_caught() {
+    let b = Built::seed_recipe();
+    let bundle = b.out("master1.tar.gz");
+    let mut bytes = std::fs::read(&bundle).expect("bundle");
+    bytes.push(0);
+    tamper(&bundle, &bytes);
+    let (ok, out) = check(&b, "2026-06-01");
+    assert!(
+        !ok && out.contains("error: master1: the bundle does not match its manifest"),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_before_build_says_what_to_do() {
+    let t = TestDir::new();
+    let seed = t.test_seed();
+    let err = fails(
+        hardway()
+            .current_dir(t.path())
+            .arg("check")
+            .arg(repo().join("recipes/seed.toml"))
+            .arg("--seed-file")
+            .arg(&seed),
+    );
+    assert!(err.contains("run `hardway build` first"), "{err}");
+}

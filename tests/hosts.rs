@@ -1,0 +1,459 @@
+//! Kubeconfigs with kubectl, per-host bundles with GNU tar, least privilege, incremental rebuilds, mutual TLS.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+const HOSTS: [&str; 5] = ["master1", "master2", "node1", "node2", "lb"];
+
+#[test]
+fn kubectl_reads_every_kubeconfig_back_byte_for_byte() {
+    if !have_tool("kubectl") {
+        return;
+    }
+    let b = Built::seed_recipe();
+    let users = [
+        ("node1", "system:node:node1"),
+        ("node2", "system:node:node2"),
+        ("kube-proxy", "system:kube-proxy"),
+        ("kube-controller-manager", "system:kube-controller-manager"),
+        ("kube-scheduler", "system:kube-scheduler"),
+        ("admin", "admin"),
+        ("admin-remote", "admin"),
+    ];
+    for (name, user) in users {
+        let f = b.out(&format!("{name}.kubeconfig"));
+        let original = std::fs::read_to_string(&f).expect("read");
+        let view = ok(Command::new("kubectl")
+            .args(["config", "view", "--raw", "--kubeconfig"])
+            .arg(&f));
+        assert_eq!(
+            view, original,
+            "{name}.kubeconfig is not in kubectl's own form"
+        );
+        let contexts = ok(Command::new("kubectl")
+            .args(["config", "get-contexts", "--kubeconfig"])
+            .arg(&f));
+        let row: Vec<&str> = contexts
+            .lines()
+            .nth(1)
+            .expect("a context")
+            .split_whitespace()
+            .collect();
+        assert_eq!(
+            row,
+            ["*", "default", "mycluster", user],
+            "{name}: {contexts}"
+        );
+    }
+    let lb = "https://10.128.15.226:6443";
+    let local = "https://127.0.0.1:6443";
+    for (name, server) in [
+        ("node1", lb),
+        ("kube-proxy", lb),
+        ("admin-remote", lb),
+        ("admin", local),
+        ("kube-scheduler", local),
+    ] {
+        let text = std::fs::read_to_string(b.out(&format!("{name}.kubeconfig"))).expect("read");
+        assert!(
+            text.contains(&format!("    server: {server}\n")),
+            "{name}: {text}"
+        );
+    }
+}
+
+#[test]
+fn server_overrides_come_from_the_recipe() {
+    let text = std::fs::read_to_string(repo().join("recipes/seed.toml")).expect("recipe")
+        + "\n[kubeconfigs.servers]\nkube-proxy = \"https://10.128.15.222:6443\"\n";
+    let b = Built::new(&text);
+    let kp = std::fs::read_to_string(b.out("kube-proxy.kubeconfig")).expect("read");
+    assert!(kp.contains("server: https://10.128.15.222:6443"), "{kp}");
+    let n1 = std::fs::read_to_string(b.out("node1.kubeconfig")).expect("read");
+    assert!(n1.contains("server: https://10.128.15.226:6443"), "{n1}");
+}
+
+/// `tar -tzv --numeric-owner` of a bundle: (mode string, owner, path).
+fn tar_listing(bundle: &Path) -> Vec<(String, String, String)> {
+    ok(Command::new("tar")
+        .args(["-tzv", "--numeric-owner", "-f"])
+        .arg(bundle))
+    .lines()
+    .map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (
+            f[0].to_string(),
+            f[1].to_string(),
+            f[f.len() - 1].to_string(),
+        )
+    })
+    .collect()
+}
+
+fn expected_files(host: &str) -> Vec<(&'static str, String)> {
+    let k = "var/lib/kubernetes";
+    match host {
+        "master1" | "master2" => vec![
+            ("-rw-r--r--", format!("{k}/ca.pem")),
+            ("-rw-------", format!("{k}/ca-key.pem")),
+            ("-rw-r--r--", format!("{k}/kubernetes.pem")),
+            ("-rw-------", format!("{k}/kubernetes-key.pem")),
+            ("-rw-r--r--", format!("{k}/service-account.pem")),
+            ("-rw-------", format!("{k}/service-account-key.pem")),
+            ("-rw-------", format!("{k}/encryption-config.yaml")),
+            (
+                "-rw-------",
+                format!("{k}/kube-controller-manager.kubeconfig"),
+            ),
+            ("-rw-------", format!("{k}/kube-scheduler.kubeconfig")),
+            ("-rw-------", "etc/kubernetes/admin.kubeconfig".into()),
+            ("-rw-r--r--", "etc/etcd/ca.pem".into()),
+            ("-rw-r--r--", "etc/etcd/kubernetes.pem".into()),
+            ("-rw-------", "etc/etcd/kubernetes-key.pem".into()),
+        ],
+        "lb" => vec![
+            ("-rw-r--r--", "etc/nginx/tcpconf.d/kubernetes.conf".into()),
+            (
+                "-rw-r--r--",
+                "etc/nginx/modules-enabled/zz-hardway-tcpconf.conf".into(),
+            ),
+        ],
+        node => vec![
+            ("-rw-r--r--", format!("{k}/ca.pem")),
+            ("-rw-r--r--", format!("var/lib/kubelet/{node}.pem")),
+            ("-rw-------", format!("var/lib/kubelet/{node}-key.pem")),
+            ("-rw-------", "var/lib/kubelet/kubeconfig".into()),
+            ("-rw-------", "var/lib/kube-proxy/kubeconfig".into()),
+        ],
+    }
+}
+
+#[test]
+fn bundles_hold_exactly_each_hosts_files_with_modes_and_root_owner() {
+    if !have_tool("tar") {
+        return;
+    }
+    let b = Built::seed_recipe();
+    for host in HOSTS {
+        let listing = tar_listing(&b.out(&format!("{host}.tar.gz")));
+        let paths: Vec<&str> = listing.iter().map(|(_, _, p)| p.as_str()).collect();
+        let mut sorted = paths.clone();
+        sorted.sort();
+        assert_eq!(paths, sorted, "{host}: entries must be sorted");
+        for (mode, owner, path) in &listing {
+            assert_eq!(owner, "0/0", "{host}: {path}");
+            if path.ends_with('/') {
+                let want = if path == "var/lib/etcd/" {
+                    "drwx------"
+                } else {
+                    "drwxr-xr-x"
+                };
+                assert_eq!(mode, want, "{host}: {path}");
+                continue;
+            }
+        }
+        let files: BTreeSet<(String, String)> = listing
+            .iter()
+            .filter(|(_, _, p)| !p.ends_with('/'))
+            .map(|(m, _, p)| (m.clone(), p.clone()))
+            .collect();
+        let want: BTreeSet<(String, String)> = expected_files(host)
+            .into_iter()
+            .map(|(m, p)| (m.to_string(), p))
+            .collect();
+        assert_eq!(files, want, "{host}");
+        // Every parent directory is an entry of its own.
+        for (_, _, p) in &listing {
+            let mut parent = Path::new(p.trim_end_matches('/')).parent();
+            while let Some(d) = parent.filter(|d| !d.as_os_str().is_empty()) {
+                let dir = format!("{}/", d.display());
+                assert!(
+                    paths.contains(&dir.as_str()),
+                    "{host}: parent {dir} of {p} missing"
+                );
+                parent = d.parent();
+            }
+        }
+    }
+}
+
+#[test]
+fn gnu_tar_extracts_each_bundle_with_its_modes_and_bytes() {
+    if !have_tool("tar") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let b = Built::seed_recipe();
+    for host in HOSTS {
+        let root = b.t.join(&format!("root-{host}"));
+        std::fs::create_dir_all(&root).expect("mkdir");
+        ok(Command::new("tar")
+            .args(["-xzpf"])
+            .arg(b.out(&format!("{host}.tar.gz")))
+            .arg("-C")
+            .arg(&root)
+            .args(["--same-owner", "--numeric-owner"]));
+        let manifest =
+            std::fs::read_to_string(b.out(&format!("{host}.manifest"))).expect("manifest");
+        let mut files = 0;
+        for line in manifest
+            .lines()
+            .filter(|l| l.starts_with("f ") || l.starts_with("d "))
+        {
+            let f: Vec<&str> = line.split(' ').collect();
+            let path = root.join(f.last().expect("path").trim_start_matches('/'));
+            let meta = std::fs::metadata(&path)
+                .unwrap_or_else(|e| panic!("{host}: {}: {e}", path.display()));
+            assert_eq!(
+                format!("{:04o}", meta.permissions().mode() & 0o7777),
+                f[1],
+                "{host}: {}",
+                path.display()
+            );
+            if f[0] == "f" {
+                files += 1;
+                let bytes = std::fs::read(&path).expect("read");
+                let sha = ok(Command::new("sha256sum").arg(&path));
+                assert_eq!(&sha[..64], f[2], "{host}: {}", path.display());
+                assert_eq!(bytes.len().to_string(), f[3]);
+            }
+        }
+        assert_eq!(files, expected_files(host).len(), "{host}");
+        // The manifest's bundle hash is the file's.
+        let sha = ok(Command::new("sha256sum").arg(b.out(&format!("{host}.tar.gz"))));
+        assert!(
+            manifest.contains(&format!("bundle-sha256 {}", &sha[..64])),
+            "{host}"
+        );
+    }
+}
+
+#[test]
+fn least_privilege_over_every_host_and_secret() {
+    if !have_tool("tar") {
+        return;
+    }
+    let b = Built::seed_recipe();
+    // Each secret file the build made (by content) and the hosts that may hold it.
+    let read = |p: std::path::PathBuf| {
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    };
+    let masters = ["master1", "master2"];
+    let mut secrets: Vec<(String, Vec<u8>, Vec<&str>)> = vec![
+        (
+            "ca key".into(),
+            read(b.out("ca").join("ca-key.pem")),
+            masters.to_vec(),
+        ),
+        (
+            "kubernetes key".into(),
+            read(b.out("kubernetes").join("kubernetes-key.pem")),
+            masters.to_vec(),
+        ),
+        (
+            "service-account key".into(),
+            read(b.out("service-account").join("service-account-key.pem")),
+            masters.to_vec(),
+        ),
+        (
+            "encryption config".into(),
+            read(b.out("encryption-config").join("encryption-config.yaml")),
+            masters.to_vec(),
+        ),
+        (
+            "admin kubeconfig".into(),
+            read(b.out("admin.kubeconfig")),
+            masters.to_vec(),
+        ),
+        (
+            "controller-manager kubeconfig".into(),
+            read(b.out("kube-controller-manager.kubeconfig")),
+            masters.to_vec(),
+        ),
+        (
+            "scheduler kubeconfig".into(),
+            read(b.out("kube-scheduler.kubeconfig")),
+            masters.to_vec(),
+        ),
+        (
+            "kube-proxy kubeconfig".into(),
+            read(b.out("kube-proxy.kubeconfig")),
+            vec!["node1", "node2"],
+        ),
+        (
+            "operator kubeconfig".into(),
+            read(b.out("admin-remote.kubeconfig")),
+            vec![],
+        ),
+        (
+            "admin key".into(),
+            read(b.out("admin").join("admin-key.pem")),
+            vec![],
+        ),
+        (
+            "kube-proxy key".into(),
+            read(b.out("kube-proxy").join("kube-proxy-key.pem")),
+            vec![],
+        ),
+    ];
+    for n in ["node1", "node2"] {
+        secrets.push((
+            format!("{n} key"),
+            read(b.out(n).join(format!("{n}-key.pem"))),
+            vec![n],
+        ));
+        secrets.push((
+            format!("{n} kubeconfig"),
+            read(b.out(&format!("{n}.kubeconfig"))),
+            vec![n],
+        ));
+    }
+    let mut matrix = BTreeMap::new();
+    for host in HOSTS {
+        let root = b.t.join(&format!("x-{host}"));
+        std::fs::create_dir_all(&root).expect("mkdir");
+        ok(Command::new("tar")
+            .arg("-xzf")
+            .arg(b.out(&format!("{host}.tar.gz")))
+            .arg("-C")
+            .arg(&root));
+        let contents: Vec<Vec<u8>> = snapshot(&root).into_values().map(|(_, c)| c).collect();
+        for (what, bytes, allowed) in &secrets {
+            let holds = contents.iter().any(|c| c == bytes);
+            matrix.insert((host, what.clone()), holds);
+            assert_eq!(
+                holds,
+                allowed.contains(&host),
+                "{host} {} {what}",
+                if holds { "holds" } else { "lacks" }
+            );
+        }
+        if host == "lb" {
+            assert!(
+                snapshot(&root)
+                    .values()
+                    .all(|(mode, _)| mode & 0o077 != 0 || *mode == 0o700),
+                "lb holds a private file"
+            );
+        }
+    }
+    assert_eq!(matrix.len(), HOSTS.len() * secrets.len());
+    // The encryption config is the same file on both masters (checked above by content).
+}
+
+#[test]
+fn adding_one_worker_rebuilds_only_that_workers_derivations() {
+    let text = std::fs::read_to_string(repo().join("recipes/seed.toml")).expect("recipe");
+    let b = Built::new(&text);
+    let bigger =
+        text + "\n[[hosts]]\nname = \"node3\"\nip = \"10.128.15.225\"\nrole = \"worker\"\n";
+    std::fs::write(&b.recipe, bigger).expect("write");
+    let out = ok(b.hardway("build").arg("--json"));
+    let (built, _) = build_counts(&out);
+    // node3's key, certificate, kubeconfig, overlay and bundle: nothing else.
+    assert_eq!(built, 5, "{out}");
+    let shown = ok(&mut b.hardway("show"));
+    let fresh: Vec<&str> = shown.lines().filter(|l| l.contains("node3")).collect();
+    assert_eq!(fresh.len(), 5, "{shown}");
+}
+
+/// Waits until something accepts TCP connections on `addr`.
+fn wait_listening(addr: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing listens on {addr}");
+}
+
+/// Kills a child process when dropped, so a failing assertion never leaves a server behind.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn mutual_tls_through_a_worker_kubeconfig() {
+    if !have_tool("kubectl") || !have_tool("openssl") {
+        return;
+    }
+    let b = Built::new(&loopback_recipe(40));
+    let api = b.out("kubernetes");
+    let ca = b.out("ca");
+    // The API server's certificate on the load balancer's address, demanding a client certificate.
+    let log = b.t.join("s_server.log");
+    let server = Server(
+        Command::new("openssl")
+            .args([
+                "s_server",
+                "-accept",
+                "127.0.0.46:6443",
+                "-www",
+                "-Verify",
+                "1",
+                "-verify_return_error",
+            ])
+            .arg("-cert")
+            .arg(api.join("kubernetes.pem"))
+            .arg("-key")
+            .arg(api.join("kubernetes-key.pem"))
+            .arg("-CAfile")
+            .arg(ca.join("ca.pem"))
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).expect("log"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl s_server"),
+    );
+    wait_listening("127.0.0.46:6443");
+    let out = run(Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(b.out("node1.kubeconfig"))
+        .args(["get", "--raw", "/healthz", "--request-timeout=10s"]));
+    let body = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "kubectl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // openssl's -www page shows the client certificate it verified: the kubelet's identity.
+    assert!(body.contains("Client certificate"), "{body}");
+    assert!(
+        body.contains("O=system:nodes, OU=Kubernetes The Hard Way, CN=system:node:node1"),
+        "{body}"
+    );
+
+    // The same recipe built with another seed: the server is not trusted and the client is refused.
+    let other = TestDir::new();
+    let seed = other.join("seed");
+    ok(hardway().args(["init", "--seed-file"]).arg(&seed));
+    let recipe = other.write("r.toml", &loopback_recipe(40));
+    ok(hardway()
+        .current_dir(other.path())
+        .arg("build")
+        .arg(&recipe)
+        .arg("--seed-file")
+        .arg(&seed));
+    let out = run(Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(other.join("out/node1.kubeconfig"))
+        .args(["get", "--raw", "/healthz", "--request-timeout=10s"]));
+    assert!(
+        !out.status.success(),
+        "a kubeconfig from another seed must fail"
+    );
+    drop(server);
+    let log = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!log.contains("verify error"), "{log}");
+}
