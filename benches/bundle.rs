@@ -17,7 +17,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hardway::bundle::{Entry, Overlay, Segment, write_bundle, write_bundle_with_segments, write_tar};
+use hardway::bundle::{
+    Entry, Overlay, Segment, write_bundle, write_bundle_with_segments, write_tar,
+};
 
 const MB: f64 = 1e6;
 

@@ -518,9 +518,11 @@ fn overlay_listing_round_trips_and_catches_changed_files() {
         text.starts_with("hardway overlay v1\nhost node-0\nd 0755 /etc\n"),
         "{text}"
     );
+    let ca_key = &files()[0].2;
     let key = format!(
-        "f 0600 {} 62 /var/lib/kubernetes/ca-key.pem\n",
-        sha256_hex(&files()[0].2)
+        "f 0600 {} {} /var/lib/kubernetes/ca-key.pem\n",
+        sha256_hex(ca_key),
+        ca_key.len()
     );
     assert!(text.contains(&key), "{text}");
     let parsed = Overlay::parse(&text, &root).expect("parse");

@@ -457,3 +457,76 @@ fn mutual_tls_through_a_worker_kubeconfig() {
     let log = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(!log.contains("verify error"), "{log}");
 }
+
+#[test]
+fn nginx_proxies_kubectl_to_a_master_through_the_load_balancer_config() {
+    if !have_tool("nginx") || !have_tool("openssl") || !have_tool("kubectl") || !have_tool("tar") {
+        return;
+    }
+    let module = Path::new("/usr/lib/nginx/modules/ngx_stream_module.so");
+    if !module.exists() {
+        assert!(
+            std::env::var("HARDWAY_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "nginx's stream module is required (Debian package libnginx-mod-stream)"
+        );
+        eprintln!("SKIPPED: nginx stream module missing (libnginx-mod-stream)");
+        return;
+    }
+    let b = Built::new(&loopback_recipe(50));
+    // The load balancer's bundle, unpacked as push would.
+    let root = b.t.join("lb-root");
+    std::fs::create_dir_all(&root).expect("mkdir");
+    ok(Command::new("tar").arg("-xzpf").arg(b.out("lb.tar.gz")).arg("-C").arg(&root));
+    let include = std::fs::read_to_string(root.join("etc/nginx/modules-enabled/zz-hardway-tcpconf.conf")).expect("include");
+    assert!(include.lines().any(|l| l == "include /etc/nginx/tcpconf.d/*.conf;"), "{include}");
+    // A top-level nginx.conf as Debian's: the stream module loaded, then the bundle's stream config.
+    let conf = b.t.write(
+        "nginx.conf",
+        &format!(
+            "load_module {};\nerror_log {}/error.log;\npid {}/nginx.pid;\nevents {{}}\ninclude {}/etc/nginx/tcpconf.d/*.conf;\n",
+            module.display(),
+            b.t.path().display(),
+            b.t.path().display(),
+            root.display()
+        ),
+    );
+    ok(Command::new("nginx").arg("-t").arg("-c").arg(&conf).arg("-p").arg(b.t.path()));
+    // master1's API server (openssl with the API server certificate) behind the load balancer.
+    let api = b.out("kubernetes");
+    let _master = Server(
+        Command::new("openssl")
+            .args(["s_server", "-accept", "127.0.0.51:6443", "-www", "-Verify", "1", "-verify_return_error"])
+            .arg("-cert")
+            .arg(api.join("kubernetes.pem"))
+            .arg("-key")
+            .arg(api.join("kubernetes-key.pem"))
+            .arg("-CAfile")
+            .arg(b.out("ca").join("ca.pem"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl s_server"),
+    );
+    wait_listening("127.0.0.51:6443");
+    let _lb = Server(
+        Command::new("nginx")
+            .arg("-c")
+            .arg(&conf)
+            .arg("-p")
+            .arg(b.t.path())
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx"),
+    );
+    wait_listening("127.0.0.56:6443");
+    let out = run(Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(b.out("node2.kubeconfig"))
+        .args(["get", "--raw", "/healthz", "--request-timeout=10s"]));
+    let body = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "through nginx: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(body.contains("CN=system:node:node2"), "{body}");
+}

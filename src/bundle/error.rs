@@ -9,7 +9,9 @@ pub enum BundleError {
     Host { host: String, reason: &'static str },
     #[error("overlay path {path:?} is not valid: {reason}")]
     Path { path: String, reason: &'static str },
-    #[error("overlay path {path:?} has mode {mode:#o}; only permission bits (at most 0o7777) are allowed")]
+    #[error(
+        "overlay path {path:?} has mode {mode:#o}; only permission bits (at most 0o7777) are allowed"
+    )]
     Mode { path: String, mode: u32 },
     #[error("overlay path {path:?} has no entry for its parent directory {parent:?}")]
     MissingParent { path: String, parent: String },

@@ -16,9 +16,9 @@ use std::io::{self, Read};
 
 use sha2::Digest;
 
+use super::BundleError;
 use super::overlay::validate_host;
 use super::record::{self, Records, hex, lines, parse_records, render_line, unhex};
-use super::BundleError;
 
 const MANIFEST_MAGIC: &str = "hardway bundle manifest v1";
 
@@ -105,8 +105,12 @@ impl Manifest {
         let size = record::parse_decimal(record::field(WHAT, lines[2], "bundle-size")?)
             .map_err(|m| err(3, m))?;
         let hash = |i: usize, key| {
-            unhex::<32>(record::field(WHAT, lines[i], key)?)
-                .ok_or_else(|| err(i + 1, format!("expected 64 lowercase hex digits after {key}")))
+            unhex::<32>(record::field(WHAT, lines[i], key)?).ok_or_else(|| {
+                err(
+                    i + 1,
+                    format!("expected 64 lowercase hex digits after {key}"),
+                )
+            })
         };
         let sha256 = hash(3, "bundle-sha256")?;
         let blake3 = hash(4, "bundle-blake3")?;

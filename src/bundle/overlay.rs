@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 
 use sha2::Digest;
 
+use super::BundleError;
 use super::record::{
     self, EntryRecord, FileDigest, RecordKind, Records, lines, parse_records, render_line,
     validate_mode, validate_path,
 };
-use super::BundleError;
 
 const OVERLAY_MAGIC: &str = "hardway overlay v1";
 
@@ -132,11 +132,25 @@ impl Overlay {
         }
         match (self.entries.get_mut(path), &entry.kind) {
             (None, _) => {}
-            (Some(existing @ Entry { kind: EntryKind::Dir, .. }), EntryKind::Dir) => {
+            (
+                Some(
+                    existing @ Entry {
+                        kind: EntryKind::Dir,
+                        ..
+                    },
+                ),
+                EntryKind::Dir,
+            ) => {
                 existing.mode = entry.mode;
                 return Ok(());
             }
-            (Some(Entry { kind: EntryKind::Dir, .. }), EntryKind::File { .. }) => {
+            (
+                Some(Entry {
+                    kind: EntryKind::Dir,
+                    ..
+                }),
+                EntryKind::File { .. },
+            ) => {
                 return Err(BundleError::Collision {
                     path: path.to_owned(),
                     other: path.to_owned(),

@@ -86,13 +86,17 @@ pub fn parent(path: &str) -> Option<&str> {
 pub fn render_line(path: &str, record: &EntryRecord) -> String {
     match record.kind {
         RecordKind::Dir => format!("d {:04o} {path}", record.mode),
-        RecordKind::File(d) => format!("f {:04o} {} {} {path}", record.mode, hex(&d.sha256), d.size),
+        RecordKind::File(d) => {
+            format!("f {:04o} {} {} {path}", record.mode, hex(&d.sha256), d.size)
+        }
     }
 }
 
 /// Parses one canonical entry line.
 pub fn parse_line(line: &str) -> Result<(String, EntryRecord), String> {
-    let (kind, rest) = line.split_once(' ').ok_or("expected `d` or `f` and fields")?;
+    let (kind, rest) = line
+        .split_once(' ')
+        .ok_or("expected `d` or `f` and fields")?;
     let (mode, rest) = rest.split_once(' ').ok_or("expected a mode and a path")?;
     let mode = parse_mode(mode)?;
     let (kind, path) = match kind {
@@ -108,7 +112,11 @@ pub fn parse_line(line: &str) -> Result<(String, EntryRecord), String> {
             };
             (RecordKind::File(digest), path)
         }
-        other => return Err(format!("unknown entry type {other:?} (expected `d` or `f`)")),
+        other => {
+            return Err(format!(
+                "unknown entry type {other:?} (expected `d` or `f`)"
+            ));
+        }
     };
     validate_path(path).map_err(|e| e.to_string())?;
     validate_mode(path, mode).map_err(|e| e.to_string())?;
@@ -125,7 +133,8 @@ fn parse_mode(s: &str) -> Result<u32, String> {
 
 /// A canonical decimal `u64`: digits only, no leading zeros (except `0` itself).
 pub fn parse_decimal(s: &str) -> Result<u64, String> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0')) {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0'))
+    {
         return Err(format!("{s:?} is not a canonical decimal number"));
     }
     s.parse().map_err(|e| format!("{s:?}: {e}"))
@@ -213,7 +222,9 @@ pub fn parse_records(what: &'static str, lines: &[(usize, &str)]) -> Result<Reco
             return Err(BundleError::Parse {
                 what,
                 line: n,
-                message: format!("{path:?} is out of order or repeated (entries are sorted by path)"),
+                message: format!(
+                    "{path:?} is out of order or repeated (entries are sorted by path)"
+                ),
             });
         }
         records.insert(path, record);
@@ -235,7 +246,10 @@ mod tests {
             }),
         };
         let line = render_line("/var/lib/a b", &file);
-        assert_eq!(line, format!("f 0600 {} 1234 /var/lib/a b", "ab".repeat(32)));
+        assert_eq!(
+            line,
+            format!("f 0600 {} 1234 /var/lib/a b", "ab".repeat(32))
+        );
         assert_eq!(parse_line(&line), Ok(("/var/lib/a b".to_owned(), file)));
         let dir = EntryRecord {
             mode: 0o4755,
@@ -266,7 +280,9 @@ mod tests {
         for ok in ["/etc", "/var/lib/kubernetes/ca.pem", "/a b/c"] {
             assert!(validate_path(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "/", "etc", "/etc/", "//etc", "/etc//x", "/./etc", "/etc/..", "/a\0b", "/a\nb"] {
+        for bad in [
+            "", "/", "etc", "/etc/", "//etc", "/etc//x", "/./etc", "/etc/..", "/a\0b", "/a\nb",
+        ] {
             assert!(validate_path(bad).is_err(), "{bad:?}");
         }
         assert_eq!(parent("/etc"), None);

@@ -7,12 +7,12 @@
 
 use std::collections::BTreeMap;
 
+use super::BundleError;
 use super::gzip::{self, Member};
 use super::overlay::Entry;
 use super::record::{self, Records, hex, lines, parse_records, render_line, unhex};
 use super::tar::{self, MemberType};
 use super::write::{Scratch, emit_entry};
-use super::BundleError;
 
 const SEGMENT_MAGIC: &str = "hardway segment v1";
 
@@ -112,13 +112,12 @@ impl Segment {
         };
         let tar_len = number(1, "tar-size")?;
         let member_len = number(2, "member-size")?;
-        let blake3: [u8; 32] = unhex(record::field(WHAT, lines[3], "member-blake3")?).ok_or(
-            BundleError::Parse {
+        let blake3: [u8; 32] =
+            unhex(record::field(WHAT, lines[3], "member-blake3")?).ok_or(BundleError::Parse {
                 what: WHAT,
                 line: 4,
                 message: "expected 64 lowercase hex digits of BLAKE3".to_owned(),
-            },
-        )?;
+            })?;
         let records = parse_records(WHAT, &lines[4..])?;
         if member.len() as u64 != member_len || *blake3::hash(&member).as_bytes() != blake3 {
             return Err(BundleError::Segment {

@@ -80,7 +80,12 @@ pub fn write_header(
         MemberType::Dir => (b'5', 0),
         MemberType::File => (b'0', size),
     };
-    out.extend_from_slice(&block(&name[..name.len().min(NAME_LEN)], typeflag, mode, size));
+    out.extend_from_slice(&block(
+        &name[..name.len().min(NAME_LEN)],
+        typeflag,
+        mode,
+        size,
+    ));
     Ok(())
 }
 

@@ -6,13 +6,13 @@ use std::io::{self, Read, Write};
 
 use sha2::Digest;
 
+use super::BundleError;
 use super::gzip::Member;
 use super::manifest::{BundleDigest, Manifest};
 use super::overlay::{Entry, EntryKind, Overlay, digest_file};
 use super::record::{EntryRecord, FileDigest, RecordKind, Records};
 use super::segment::Segment;
 use super::tar::{self, MemberType};
-use super::BundleError;
 
 const READ_CHUNK: usize = 256 * 1024;
 
@@ -80,7 +80,10 @@ pub fn write_tar(overlay: &Overlay, out: &mut impl Write) -> Result<Records, Bun
     let mut scratch = Scratch::new();
     let mut records = Records::new();
     for (path, entry) in &overlay.entries {
-        records.insert(path.clone(), emit_entry(&mut sink, path, entry, &mut scratch)?);
+        records.insert(
+            path.clone(),
+            emit_entry(&mut sink, path, entry, &mut scratch)?,
+        );
     }
     sink.put(&tar::END_OF_ARCHIVE).map_err(BundleError::Write)?;
     Ok(records)
@@ -106,7 +109,9 @@ fn place_segments<'a>(
                 reason,
             };
             match run.next() {
-                Some((p, entry)) if p == path => check_entry(path, entry, record).map_err(mismatch)?,
+                Some((p, entry)) if p == path => {
+                    check_entry(path, entry, record).map_err(mismatch)?
+                }
                 Some((p, _)) if p < path => {
                     return Err(BundleError::SegmentLayout {
                         path: p.clone(),
@@ -137,7 +142,9 @@ fn check_entry(path: &str, entry: &Entry, record: &EntryRecord) -> Result<(), &'
         (EntryKind::File { source, digest }, RecordKind::File(expected)) => {
             let actual = match digest {
                 Some(d) => *d,
-                None => digest_file(path, source).map_err(|_| "the overlay's file cannot be read")?,
+                None => {
+                    digest_file(path, source).map_err(|_| "the overlay's file cannot be read")?
+                }
             };
             if actual == *expected {
                 Ok(())
@@ -194,7 +201,14 @@ pub(crate) fn emit_entry(
     let kind = match &entry.kind {
         EntryKind::Dir => {
             let name = tar::member_name(path, MemberType::Dir);
-            tar::write_header(&mut scratch.header, path, &name, MemberType::Dir, entry.mode, 0)?;
+            tar::write_header(
+                &mut scratch.header,
+                path,
+                &name,
+                MemberType::Dir,
+                entry.mode,
+                0,
+            )?;
             sink.put(&scratch.header).map_err(BundleError::Write)?;
             RecordKind::Dir
         }
@@ -207,7 +221,14 @@ pub(crate) fn emit_entry(
             let mut file = std::fs::File::open(source).map_err(io)?;
             let size = file.metadata().map_err(io)?.len();
             let name = tar::member_name(path, MemberType::File);
-            tar::write_header(&mut scratch.header, path, &name, MemberType::File, entry.mode, size)?;
+            tar::write_header(
+                &mut scratch.header,
+                path,
+                &name,
+                MemberType::File,
+                entry.mode,
+                size,
+            )?;
             sink.put(&scratch.header).map_err(BundleError::Write)?;
             let mut hasher = sha2::Sha256::new();
             let mut left = size;
