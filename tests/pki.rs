@@ -726,13 +726,13 @@ fn bad_pki_fields_are_refused_with_their_place() {
         |extra: &str| seed_recipe().replace("[pki.subject]", &format!("{extra}\n\n[pki.subject]"));
     assert_rejected(
         &pki("extra_sans = [\"ok.example\", \"not a name\"]"),
-        "extra_sans",
+        "extra_sans = [",
         "pki.extra_sans[1]",
         "neither an IP address nor a DNS name",
     );
     assert_rejected(
         &pki("extra_sans = [\"a.example\", \"a.example\"]"),
-        "extra_sans",
+        "extra_sans = [",
         "pki.extra_sans[1]",
         "duplicate SAN",
     );

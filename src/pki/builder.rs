@@ -196,7 +196,10 @@ fn key_input(
 
 /// Keys generated in this process, by (seed fingerprint, purpose). RSA det-keygen takes tens of milliseconds
 /// and every certificate needs its own key and its issuer's; the cache changes no output byte.
-static KEYS: Mutex<BTreeMap<([u8; 32], Vec<u8>), PrivateKey>> = Mutex::new(BTreeMap::new());
+static KEYS: Mutex<BTreeMap<KeyId, PrivateKey>> = Mutex::new(BTreeMap::new());
+
+/// (seed fingerprint, key purpose): names a key without holding any secret.
+type KeyId = ([u8; 32], Vec<u8>);
 
 /// The private key `key` of the cluster with seed `seed`: det-keygen from a purpose-bound secret.
 fn private_key(seed: &Seed, key: &KeyRef) -> Result<PrivateKey, String> {

@@ -199,7 +199,12 @@ pub fn certificates(recipe: &Recipe) -> Vec<CertSpec> {
             "Kubernetes",
             api_server_sans(recipe),
         ),
-        leaf("service-account", "service-accounts", "Kubernetes", Vec::new()),
+        leaf(
+            "service-account",
+            "service-accounts",
+            "Kubernetes",
+            Vec::new(),
+        ),
     ];
     for w in recipe.workers() {
         // The Node authorizer wants CN system:node:<name> (the tutorial's text says system:nodes:<name>).

@@ -78,7 +78,11 @@ mod tests {
 
     #[test]
     fn rcgen_reencodes_every_public_key_exactly() {
-        for alg in [Algorithm::EcdsaP256, Algorithm::EcdsaP384, Algorithm::Rsa2048] {
+        for alg in [
+            Algorithm::EcdsaP256,
+            Algorithm::EcdsaP384,
+            Algorithm::Rsa2048,
+        ] {
             let key = PrivateKey::generate(alg, &[7; 32]).expect("key");
             let signer = Signer::new(&key).expect("same SPKI");
             assert_eq!(signer.key_identifier().len(), 20);

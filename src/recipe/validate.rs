@@ -377,7 +377,14 @@ fn check_subject(c: &mut Checker, raw: &RawRecipe) -> Option<Subject> {
             && !text.is_empty()
             && !(text.len() == 2 && text.bytes().all(|b| b.is_ascii_uppercase()))
         {
-            c.at(v.span(), field, format!("{text:?} is not a two-letter country code (ISO 3166, e.g. \"US\"); use \"\" to leave it out"));
+            c.at(
+                v.span(),
+                field,
+                format!(
+                    "{text:?} is not a two-letter country code (ISO 3166, e.g. \"US\"); use \"\" to leave \
+                     it out"
+                ),
+            );
             ok = false;
         } else if text.chars().count() > limit || text.chars().any(char::is_control) {
             c.at(
