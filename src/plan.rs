@@ -40,6 +40,12 @@ pub struct Plan {
 pub enum PlanError {
     #[error(transparent)]
     Derivation(#[from] DerivationError),
+    #[error(
+        "two artifacts would both be named {0:?}: rename the host or user whose name makes it (names like \
+         <host>-key, <host>-kubeconfig, <host>-rootfs, <host>-bundle, user-<name> and the built-in certificate \
+         names are taken)"
+    )]
+    NameClash(String),
     #[error("host {host}: its overlay needs {input:?}, which the plan does not make")]
     MissingInput { host: String, input: String },
 }
@@ -80,6 +86,13 @@ impl Plan {
             plan.root(&format!("{}-nginx-stream", lb.name), conf);
         }
         plan_hosts(recipe, &mut plan)?;
+        // Derivations are found by name (inputs of overlays, check): names must be unique.
+        let mut names = std::collections::BTreeSet::new();
+        for n in &plan.nodes {
+            if !names.insert(n.drv.name.as_str()) {
+                return Err(PlanError::NameClash(n.drv.name.clone()));
+            }
+        }
         Ok(plan)
     }
 

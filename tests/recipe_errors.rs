@@ -197,3 +197,28 @@ fn every_problem_is_reported_at_once() {
         "{err}"
     );
 }
+
+#[test]
+fn host_names_that_clash_with_generated_artifacts_are_refused() {
+    // A worker named "node1-key" would make a certificate named like node1's key derivation.
+    let text = seed_recipe().replace("name = \"node2\"", "name = \"node1-key\"");
+    let t = TestDir::new();
+    let seed = t.test_seed();
+    let recipe = t.write("r.toml", &text);
+    let err = fails(
+        hardway()
+            .current_dir(t.path())
+            .arg("build")
+            .arg(&recipe)
+            .arg("--seed-file")
+            .arg(&seed),
+    );
+    assert!(
+        err.contains("\"node1-key\"") && err.contains("rename the host"),
+        "{err}"
+    );
+    assert!(
+        !t.join("store").exists() && !t.join("out").exists(),
+        "nothing may be written"
+    );
+}

@@ -24,7 +24,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 fn decode_hex(s: &str) -> anyhow::Result<Vec<u8>> {
     let s = s.trim();
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         anyhow::bail!("--seed-hex has an odd number of digits");
     }
     (0..s.len())

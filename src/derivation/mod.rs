@@ -2,7 +2,7 @@
 //!
 //! A [`Derivation`] names its builder (and the builder's version), its output name, plain-data parameters and the
 //! hashes of the derivations it consumes. Its identity is [`DrvHash`]: BLAKE3 in derive-key mode, under a
-//! versioned context string, over the canonical CBOR encoding produced by [`canonical`].
+//! versioned context string, over the canonical CBOR encoding produced by [`to_canonical_cbor`].
 //! Nothing here touches the store.
 
 mod canonical;
