@@ -6,11 +6,12 @@
 //! and kubeconfig, and kube-proxy's kubeconfig; the load balancer gets its nginx configuration and nothing secret.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::build::{BuildContext, input};
-use crate::bundle::{Overlay, write_bundle};
+use crate::bundle::{Entry, EntryKind, Overlay, write_bundle};
 use crate::nginx;
 use crate::recipe::{Host, Role};
 use crate::store::{FileMode, OutputWriter};
@@ -187,17 +188,19 @@ pub fn params(host: &Host) -> Params {
 
 pub const BUNDLE_BUILDER: &str = "bundle";
 pub const BUNDLE_BUILDER_VERSION: u64 = 1;
-/// Input role of a bundle derivation: the host's overlay.
+/// Input role of a bundle derivation for the host's overlay listing (its other inputs are the files' sources).
 pub const INPUT_OVERLAY: &str = "overlay";
-/// The overlay listing inside an overlay's store path (next to `rootfs/`).
+/// The overlay listing: an overlay derivation's only output.
 pub const LISTING: &str = "overlay.txt";
 /// Default mode of parent directories the overlay adds implicitly (all are listed explicitly anyway).
 const PARENT_MODE: u32 = 0o755;
 
-/// Parameters of a host's bundle derivation.
+/// Parameters of a host's bundle derivation: where each file's bytes come from (the overlay listing gives the
+/// modes, directories and digests).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct BundleParams {
     pub host: String,
+    pub files: Vec<FileSpec>,
 }
 
 /// The bundle's file names in its store path.
@@ -220,55 +223,57 @@ fn file_mode(path: &str, mode: u32) -> Result<FileMode, String> {
     }
 }
 
-/// Builds a host's overlay: the files under `rootfs/<target path>` and the listing `overlay.txt` (paths, modes,
-/// sizes, SHA-256), which is what the bundle is made from.
+/// Builds a host's overlay listing `overlay.txt`: every directory and file with its mode, and each file's size
+/// and SHA-256. The bytes stay in their own store paths: the bundle reads them from there.
 pub fn build(params: &Params, ctx: &BuildContext, out: &mut OutputWriter) -> Result<(), String> {
-    let mut overlay = Overlay::new(&params.host).map_err(|e| e.to_string())?;
-    for (dir, mode) in &params.dirs {
-        overlay
-            .add_dir(dir, *mode, PARENT_MODE)
-            .map_err(|e| e.to_string())?;
-    }
-    for f in &params.files {
-        let source = input(ctx, &f.input)?.join(&f.file);
-        let bytes =
-            std::fs::read(&source).map_err(|e| format!("reading {}: {e}", source.display()))?;
-        out.file(
-            &format!("rootfs{}", f.path),
-            &bytes,
-            file_mode(&f.path, f.mode)?,
-        )?;
-        overlay
-            .add_file(&f.path, f.mode, source, PARENT_MODE)
-            .map_err(|e| e.to_string())?;
-    }
+    let overlay = assemble(&params.host, &params.dirs, &params.files, ctx)?;
     let listing = overlay.render().map_err(|e| e.to_string())?;
     out.file(LISTING, listing.as_bytes(), FileMode::Public)
 }
 
-/// Builds a host's bundle from its overlay: `<host>.tar.gz` (0600: it holds keys) and `<host>.manifest`.
-pub fn build_bundle(
-    params: &BundleParams,
+/// The overlay with each file's source in its input's store path.
+fn assemble(
+    host: &str,
+    dirs: &BTreeMap<String, u32>,
+    files: &[FileSpec],
     ctx: &BuildContext,
-    out: &mut OutputWriter,
-) -> Result<(), String> {
-    let dir = input(ctx, INPUT_OVERLAY)?;
-    let listing_path = dir.join(LISTING);
+) -> Result<Overlay, String> {
+    let mut overlay = Overlay::new(host).map_err(|e| e.to_string())?;
+    for (dir, mode) in dirs {
+        overlay.add_dir(dir, *mode, PARENT_MODE).map_err(|e| e.to_string())?;
+    }
+    for f in files {
+        file_mode(&f.path, f.mode)?;
+        let source = input(ctx, &f.input)?.join(&f.file);
+        overlay
+            .add_file(&f.path, f.mode, source, PARENT_MODE)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(overlay)
+}
+
+/// Builds a host's bundle: `<host>.tar.gz` (0600: it holds keys) and `<host>.manifest`, from the overlay
+/// listing (modes, directories, digests, checked against the bytes read) and the files' own store paths.
+pub fn build_bundle(params: &BundleParams, ctx: &BuildContext, out: &mut OutputWriter) -> Result<(), String> {
+    let listing_path = input(ctx, INPUT_OVERLAY)?.join(LISTING);
     let listing = std::fs::read_to_string(&listing_path)
         .map_err(|e| format!("reading {}: {e}", listing_path.display()))?;
-    let overlay = Overlay::parse(&listing, &dir.join("rootfs")).map_err(|e| e.to_string())?;
+    let mut overlay = Overlay::parse(&listing, Path::new("/")).map_err(|e| e.to_string())?;
     if overlay.host != params.host {
-        return Err(format!(
-            "overlay is for {:?}, not {:?}",
-            overlay.host, params.host
-        ));
+        return Err(format!("overlay is for {:?}, not {:?}", overlay.host, params.host));
+    }
+    for f in &params.files {
+        let Some(Entry {
+            kind: EntryKind::File { source, .. },
+            ..
+        }) = overlay.entries.get_mut(&f.path)
+        else {
+            return Err(format!("{} is not a file of the overlay listing", f.path));
+        };
+        *source = input(ctx, &f.input)?.join(&f.file);
     }
     let mut tar_gz = Vec::new();
     let manifest = write_bundle(&overlay, &mut tar_gz).map_err(|e| e.to_string())?;
     out.file(&bundle_file(&params.host), &tar_gz, FileMode::Secret)?;
-    out.file(
-        &manifest_file(&params.host),
-        manifest.render().as_bytes(),
-        FileMode::Public,
-    )
+    out.file(&manifest_file(&params.host), manifest.render().as_bytes(), FileMode::Public)
 }

@@ -42,7 +42,7 @@ pub enum PlanError {
     Derivation(#[from] DerivationError),
     #[error(
         "two artifacts would both be named {0:?}: rename the host or user whose name makes it (names like \
-         <host>-key, <host>-kubeconfig, <host>-rootfs, <host>-bundle, user-<name> and the built-in certificate \
+         <host>-key, <host>-kubeconfig, <host>-overlay, <host>-bundle, user-<name> and the built-in certificate \
          names are taken)"
     )]
     NameClash(String),
@@ -252,21 +252,23 @@ fn plan_hosts(recipe: &Recipe, plan: &mut Plan) -> Result<(), PlanError> {
             };
             inputs.insert(f.input.clone(), plan.nodes[i].hash);
         }
-        let rootfs = plan.add(Derivation::new(
-            format!("{}-rootfs", host.name),
+        let listing = plan.add(Derivation::new(
+            format!("{}-overlay", host.name),
             overlay::BUILDER,
             overlay::BUILDER_VERSION,
             &params,
-            inputs,
+            inputs.clone(),
         )?);
+        inputs.insert(overlay::INPUT_OVERLAY.to_string(), plan.nodes[listing].hash);
         let bundle = plan.add(Derivation::new(
             format!("{}-bundle", host.name),
             overlay::BUNDLE_BUILDER,
             overlay::BUNDLE_BUILDER_VERSION,
             &overlay::BundleParams {
                 host: host.name.clone(),
+                files: params.files.clone(),
             },
-            BTreeMap::from([(overlay::INPUT_OVERLAY.to_string(), plan.nodes[rootfs].hash)]),
+            inputs,
         )?);
         let tar = overlay::bundle_file(&host.name);
         let manifest = overlay::manifest_file(&host.name);

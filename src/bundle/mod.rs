@@ -2,11 +2,12 @@
 //!
 //! The bundle's bytes depend only on the overlay (paths, modes, file contents), never on the clock, the
 //! umask, the source files' own metadata or the order entries were added:
-//! - tar: GNU headers written here ([`tar`](self) module docs), entries sorted by absolute path (the
-//!   [`Overlay`]'s `BTreeMap`), member names relative (`var/lib/kubernetes/ca.pem`, directories `etc/`),
-//!   every parent directory an explicit entry, uid/gid 0, uname/gname `root`, mtime [`MTIME`] (0, the
-//!   epoch), modes as given, names over 100 bytes as GNU `././@LongLink` records, and the two zero
-//!   end-of-archive blocks (no padding to a 10 KiB record);
+//! - tar: GNU headers written by hand — byte for byte what GNU tar 1.34 writes with `--format=gnu -b 1
+//!   --owner=root:0 --group=root:0 --mtime=@0 --no-recursion` (a test rebuilds the stream with GNU tar and
+//!   compares) — entries sorted by absolute path (the [`Overlay`]'s `BTreeMap`), member names relative
+//!   (`var/lib/kubernetes/ca.pem`, directories `etc/`), every parent directory an explicit entry, uid/gid 0,
+//!   uname/gname `root`, mtime [`MTIME`] (0, the epoch), modes as given, names over 100 bytes as GNU
+//!   `././@LongLink` records, and the two zero end-of-archive blocks (no padding to a 10 KiB record);
 //! - gzip: header `1f 8b 08 00`, mtime 0, XFL 0, OS [`GZIP_OS`] (3, Unix), raw deflate from flate2 =1.1.11
 //!   with the pure-Rust miniz_oxide =0.9.1 backend at level [`LEVEL`] (6), both pinned exactly in
 //!   Cargo.toml since a new deflate implementation may choose different (equally valid) bytes.

@@ -256,7 +256,8 @@ impl Overlay {
     }
 
     /// The overlay's text listing: `hardway overlay v1`, `host <name>`, then one line per entry in path
-    /// order (see [`record`](super::record)). Files without a known digest are read and hashed.
+    /// order (`d 0755 /etc`, `f 0600 <sha256> <size> /etc/x`). Files without a known digest are read and
+    /// hashed.
     pub fn render(&self) -> Result<String, BundleError> {
         let records = self.records()?;
         let mut text = format!("{OVERLAY_MAGIC}\nhost {}\n", self.host);
