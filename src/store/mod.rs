@@ -4,8 +4,9 @@
 //! - `<hash>-<name>/` — the output, a directory of files; present only when complete.
 //! - `<hash>-<name>.drv` — sidecar: canonical CBOR `{derivation, output}` (the derivation's CBOR and the
 //!   BLAKE3 hash of the output), written before the output is renamed into place.
-//! - `.tmp/<hash>-<name>` — a build in progress; `.locks/<hash>.lock` — serialises builders of one path
-//!   across processes.
+//! - `.tmp/<hash>-<name>` — a build in progress; `.locks/<c>.lock` — serialises builders of one path across
+//!   processes (32 lock files, by the first character of the hash: creating a file per path costs more than
+//!   the rare wait for an unrelated path).
 //!
 //! Every build writes into `.tmp`, then renames: killing hardway at any moment leaves no partial store path.
 //! The store directory is 0700; secret files are 0600, others 0644 or 0755, whatever the umask.
@@ -112,10 +113,8 @@ impl Store {
         if final_path.is_dir() {
             return Ok(Outcome::Reused);
         }
-        let lock_path = self
-            .root
-            .join(".locks")
-            .join(format!("{}.lock", drv.hash().to_base32()));
+        let stripe = drv.hash().to_base32().chars().next().unwrap_or('0');
+        let lock_path = self.root.join(".locks").join(format!("{stripe}.lock"));
         let lock = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -153,11 +152,9 @@ impl Store {
         let mut sidecar_bytes = Vec::new();
         ciborium::into_writer(&sidecar, &mut sidecar_bytes)
             .map_err(|e| io_err(&final_path)(std::io::Error::other(e.to_string())))?;
-        write_atomic(
-            &self.root,
-            &self.root.join(format!("{store_name}.drv")),
-            &sidecar_bytes,
-        )?;
+        // Written in place under the lock: it counts only once the output directory is renamed next to it.
+        let sidecar_path = self.root.join(format!("{store_name}.drv"));
+        write_private(&sidecar_path, &sidecar_bytes)?;
         fs::rename(&tmp, &final_path).map_err(io_err(&final_path))?;
         drop(lock);
         Ok(Outcome::Built)
@@ -185,6 +182,21 @@ fn remove_any(path: &Path) -> Result<(), StoreError> {
     }
 }
 
+/// Writes `bytes` to `path` with mode 0600, replacing what was there.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_err(path))?;
+    std::io::Write::write_all(&mut f, bytes).map_err(io_err(path))?;
+    f.set_permissions(fs::Permissions::from_mode(0o600))
+        .map_err(io_err(path))
+}
+
 /// Writes `bytes` to `path` through a temporary file in `dir` and a rename.
 pub(crate) fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let name = path
@@ -194,4 +206,46 @@ pub(crate) fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), 
     fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
     fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600)).map_err(io_err(&tmp))?;
     fs::rename(&tmp, path).map_err(io_err(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn recorded_output_hash_equals_a_fresh_hash_of_the_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("s")).expect("store");
+        let drv = Derivation::new("x", "test", 1, &1u8, BTreeMap::new()).expect("drv");
+        let name = drv.store_name();
+        let outcome = store
+            .realise(&drv, &name, |out| {
+                out.file("b.txt", b"bee", FileMode::Public)?;
+                out.file("sub/a.key", b"secret", FileMode::Secret)
+            })
+            .expect("realise");
+        assert_eq!(outcome, Outcome::Built);
+        let sidecar = fs::read(store.root().join(format!("{name}.drv"))).expect("sidecar");
+        let v: ciborium::Value = ciborium::from_reader(sidecar.as_slice()).expect("cbor");
+        let recorded = v
+            .as_map()
+            .and_then(|m| m.iter().find(|(k, _)| k.as_text() == Some("output")))
+            .and_then(|(_, v)| v.as_bytes().cloned())
+            .expect("output hash");
+        assert_eq!(
+            recorded,
+            hash_output(&store.path(&name)).expect("hash").to_vec()
+        );
+        // A second realise reuses the path without calling the builder.
+        let again = store
+            .realise(&drv, &name, |_| Err("must not run".into()))
+            .expect("reuse");
+        assert_eq!(again, Outcome::Reused);
+        let mode = fs::metadata(store.path(&name).join("sub/a.key"))
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
 }

@@ -39,14 +39,18 @@ impl FileMode {
     }
 }
 
-/// Collects a builder's files in the temporary directory of a build.
+/// Collects a builder's files in the temporary directory of a build, hashing them as they are written.
 pub struct OutputWriter {
     dir: PathBuf,
+    written: Vec<(String, FileMode, u64, [u8; 32])>,
 }
 
 impl OutputWriter {
     pub(super) fn new(dir: PathBuf) -> OutputWriter {
-        OutputWriter { dir }
+        OutputWriter {
+            dir,
+            written: Vec::new(),
+        }
     }
 
     /// Writes one file (relative path, `/`-separated, no `..`) with an explicit mode.
@@ -60,7 +64,7 @@ impl OutputWriter {
             return Err(format!("builder produced an unsafe output path {rel:?}"));
         }
         let path = self.dir.join(rel);
-        if let Some(parent) = path.parent() {
+        if let Some(parent) = path.parent().filter(|p| *p != self.dir) {
             mkdir_private(parent).map_err(|e| e.to_string())?;
         }
         let write = || -> std::io::Result<()> {
@@ -72,32 +76,53 @@ impl OutputWriter {
             std::io::Write::write_all(&mut f, bytes)?;
             f.set_permissions(fs::Permissions::from_mode(mode.bits()))
         };
-        write().map_err(|e| format!("writing {}: {e}", path.display()))
+        write().map_err(|e| format!("writing {}: {e}", path.display()))?;
+        self.written.push((
+            rel.to_string(),
+            mode,
+            bytes.len() as u64,
+            *blake3::hash(bytes).as_bytes(),
+        ));
+        Ok(())
     }
 
-    /// Hashes what was written. Directories end up 0700 inside a 0700 store.
-    pub(super) fn finish(self) -> Result<[u8; 32], StoreError> {
-        hash_output(&self.dir)
+    /// The output's hash, from what was written (no second read). Directories are 0700 inside a 0700 store.
+    pub(super) fn finish(mut self) -> Result<[u8; 32], StoreError> {
+        self.written.sort();
+        Ok(combine(&self.written))
     }
 }
 
-/// BLAKE3 of an output directory: every file in path order with its mode class, length and bytes.
-pub fn hash_output(dir: &Path) -> Result<[u8; 32], StoreError> {
-    let mut files = Vec::new();
-    collect(dir, "", &mut files)?;
-    files.sort();
+/// BLAKE3 (derive-key) over every file in path order: its path, mode class, length and BLAKE3.
+fn combine(files: &[(String, FileMode, u64, [u8; 32])]) -> [u8; 32] {
     let mut h = blake3::Hasher::new_derive_key(OUTPUT_CONTEXT);
-    for (rel, path) in files {
-        let meta = fs::metadata(&path).map_err(io_err(&path))?;
-        let mode = FileMode::from_bits(meta.permissions().mode());
-        let bytes = fs::read(&path).map_err(io_err(&path))?;
+    for (rel, mode, len, digest) in files {
         h.update(&(rel.len() as u64).to_le_bytes());
         h.update(rel.as_bytes());
         h.update(&mode.bits().to_le_bytes());
-        h.update(&(bytes.len() as u64).to_le_bytes());
-        h.update(&bytes);
+        h.update(&len.to_le_bytes());
+        h.update(digest);
     }
-    Ok(*h.finalize().as_bytes())
+    *h.finalize().as_bytes()
+}
+
+/// The hash of an output directory as it is on disk; equals what [`OutputWriter`] recorded when intact.
+pub fn hash_output(dir: &Path) -> Result<[u8; 32], StoreError> {
+    let mut paths = Vec::new();
+    collect(dir, "", &mut paths)?;
+    let mut files = Vec::with_capacity(paths.len());
+    for (rel, path) in paths {
+        let meta = fs::metadata(&path).map_err(io_err(&path))?;
+        let bytes = fs::read(&path).map_err(io_err(&path))?;
+        files.push((
+            rel,
+            FileMode::from_bits(meta.permissions().mode()),
+            bytes.len() as u64,
+            *blake3::hash(&bytes).as_bytes(),
+        ));
+    }
+    files.sort();
+    Ok(combine(&files))
 }
 
 fn collect(dir: &Path, prefix: &str, out: &mut Vec<(String, PathBuf)>) -> Result<(), StoreError> {
