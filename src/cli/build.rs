@@ -70,6 +70,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let summary = realise(&plan, &store, &seed, jobs, &StderrReporter)?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     for root in &plan.roots {
         let mut target = store.path(&plan.nodes[root.node].store_name);
         if let Some(file) = &root.file {
@@ -100,8 +101,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Points `out/<name>` at `target`, replacing an older link atomically.
 fn link(out: &Path, name: &str, target: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let path = out.join(name);
+    match std::os::unix::fs::symlink(target, &path) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e).with_context(|| format!("linking {}", path.display())),
+    }
     if std::fs::read_link(&path).is_ok_and(|t| t == target) {
         return Ok(());
     }
