@@ -240,7 +240,9 @@ fn assemble(
 ) -> Result<Overlay, String> {
     let mut overlay = Overlay::new(host).map_err(|e| e.to_string())?;
     for (dir, mode) in dirs {
-        overlay.add_dir(dir, *mode, PARENT_MODE).map_err(|e| e.to_string())?;
+        overlay
+            .add_dir(dir, *mode, PARENT_MODE)
+            .map_err(|e| e.to_string())?;
     }
     for f in files {
         file_mode(&f.path, f.mode)?;
@@ -254,13 +256,20 @@ fn assemble(
 
 /// Builds a host's bundle: `<host>.tar.gz` (0600: it holds keys) and `<host>.manifest`, from the overlay
 /// listing (modes, directories, digests, checked against the bytes read) and the files' own store paths.
-pub fn build_bundle(params: &BundleParams, ctx: &BuildContext, out: &mut OutputWriter) -> Result<(), String> {
+pub fn build_bundle(
+    params: &BundleParams,
+    ctx: &BuildContext,
+    out: &mut OutputWriter,
+) -> Result<(), String> {
     let listing_path = input(ctx, INPUT_OVERLAY)?.join(LISTING);
     let listing = std::fs::read_to_string(&listing_path)
         .map_err(|e| format!("reading {}: {e}", listing_path.display()))?;
     let mut overlay = Overlay::parse(&listing, Path::new("/")).map_err(|e| e.to_string())?;
     if overlay.host != params.host {
-        return Err(format!("overlay is for {:?}, not {:?}", overlay.host, params.host));
+        return Err(format!(
+            "overlay is for {:?}, not {:?}",
+            overlay.host, params.host
+        ));
     }
     for f in &params.files {
         let Some(Entry {
@@ -275,5 +284,9 @@ pub fn build_bundle(params: &BundleParams, ctx: &BuildContext, out: &mut OutputW
     let mut tar_gz = Vec::new();
     let manifest = write_bundle(&overlay, &mut tar_gz).map_err(|e| e.to_string())?;
     out.file(&bundle_file(&params.host), &tar_gz, FileMode::Secret)?;
-    out.file(&manifest_file(&params.host), manifest.render().as_bytes(), FileMode::Public)
+    out.file(
+        &manifest_file(&params.host),
+        manifest.render().as_bytes(),
+        FileMode::Public,
+    )
 }

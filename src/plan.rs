@@ -34,6 +34,7 @@ pub struct Plan {
     pub nodes: Vec<Node>,
     pub roots: Vec<Root>,
     index: BTreeMap<DrvHash, usize>,
+    by_name: BTreeMap<String, usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,11 +88,15 @@ impl Plan {
         }
         plan_hosts(recipe, &mut plan)?;
         // Derivations are found by name (inputs of overlays, check): names must be unique.
-        let mut names = std::collections::BTreeSet::new();
-        for n in &plan.nodes {
-            if !names.insert(n.drv.name.as_str()) {
-                return Err(PlanError::NameClash(n.drv.name.clone()));
-            }
+        if plan.by_name.len() != plan.nodes.len() {
+            let clash = plan
+                .nodes
+                .iter()
+                .enumerate()
+                .find(|(i, n)| plan.by_name.get(&n.drv.name) != Some(i))
+                .map(|(_, n)| n.drv.name.clone())
+                .unwrap_or_default();
+            return Err(PlanError::NameClash(clash));
         }
         Ok(plan)
     }
@@ -116,6 +121,9 @@ impl Plan {
         });
         let i = self.nodes.len() - 1;
         self.index.insert(hash, i);
+        self.by_name
+            .entry(self.nodes[i].drv.name.clone())
+            .or_insert(i);
         i
     }
 
@@ -139,7 +147,7 @@ impl Plan {
 
     /// The first node whose derivation is named `name`.
     pub fn find(&self, name: &str) -> Option<usize> {
-        self.nodes.iter().position(|n| n.drv.name == name)
+        self.by_name.get(name).copied()
     }
 
     pub fn node_by_hash(&self, hash: &DrvHash) -> Option<&Node> {

@@ -16,6 +16,7 @@ fn store_outputs(store: &Path) -> BTreeMap<String, (u32, Vec<u8>)> {
 }
 
 /// `hardway build` run through `sh` so the umask can be set.
+#[allow(clippy::too_many_arguments)]
 fn build_in(
     cwd: &Path,
     umask: &str,

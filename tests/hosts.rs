@@ -476,9 +476,20 @@ fn nginx_proxies_kubectl_to_a_master_through_the_load_balancer_config() {
     // The load balancer's bundle, unpacked as push would.
     let root = b.t.join("lb-root");
     std::fs::create_dir_all(&root).expect("mkdir");
-    ok(Command::new("tar").arg("-xzpf").arg(b.out("lb.tar.gz")).arg("-C").arg(&root));
-    let include = std::fs::read_to_string(root.join("etc/nginx/modules-enabled/zz-hardway-tcpconf.conf")).expect("include");
-    assert!(include.lines().any(|l| l == "include /etc/nginx/tcpconf.d/*.conf;"), "{include}");
+    ok(Command::new("tar")
+        .arg("-xzpf")
+        .arg(b.out("lb.tar.gz"))
+        .arg("-C")
+        .arg(&root));
+    let include =
+        std::fs::read_to_string(root.join("etc/nginx/modules-enabled/zz-hardway-tcpconf.conf"))
+            .expect("include");
+    assert!(
+        include
+            .lines()
+            .any(|l| l == "include /etc/nginx/tcpconf.d/*.conf;"),
+        "{include}"
+    );
     // A top-level nginx.conf as Debian's: the stream module loaded, then the bundle's stream config.
     let conf = b.t.write(
         "nginx.conf",
@@ -490,12 +501,25 @@ fn nginx_proxies_kubectl_to_a_master_through_the_load_balancer_config() {
             root.display()
         ),
     );
-    ok(Command::new("nginx").arg("-t").arg("-c").arg(&conf).arg("-p").arg(b.t.path()));
+    ok(Command::new("nginx")
+        .arg("-t")
+        .arg("-c")
+        .arg(&conf)
+        .arg("-p")
+        .arg(b.t.path()));
     // master1's API server (openssl with the API server certificate) behind the load balancer.
     let api = b.out("kubernetes");
     let _master = Server(
         Command::new("openssl")
-            .args(["s_server", "-accept", "127.0.0.51:6443", "-www", "-Verify", "1", "-verify_return_error"])
+            .args([
+                "s_server",
+                "-accept",
+                "127.0.0.51:6443",
+                "-www",
+                "-Verify",
+                "1",
+                "-verify_return_error",
+            ])
             .arg("-cert")
             .arg(api.join("kubernetes.pem"))
             .arg("-key")
@@ -527,6 +551,10 @@ fn nginx_proxies_kubectl_to_a_master_through_the_load_balancer_config() {
         .arg(b.out("node2.kubeconfig"))
         .args(["get", "--raw", "/healthz", "--request-timeout=10s"]));
     let body = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "through nginx: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "through nginx: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(body.contains("CN=system:node:node2"), "{body}");
 }

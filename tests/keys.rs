@@ -68,7 +68,9 @@ fn det_keygen_rsa_vectors() {
     for v in &vectors {
         let bits: usize = field(v, "bits").parse().expect("bits");
         if bits > 4096 && cfg!(debug_assertions) {
-            eprintln!("skipping {bits}-bit det-keygen vector in a debug build (run with --release)");
+            eprintln!(
+                "skipping {bits}-bit det-keygen vector in a debug build (run with --release)"
+            );
             continue;
         }
         let seed = b64(field(v, "seed"));
@@ -122,7 +124,10 @@ fn det_keygen_ecdsa_vectors() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 11, "6 P-256 (one hits the d >= n retry) + 5 P-384 vectors");
+    assert_eq!(
+        checked, 11,
+        "6 P-256 (one hits the d >= n retry) + 5 P-384 vectors"
+    );
 }
 
 /// The P-256 retry path (spec step 11) is reached by this seed, which is in the vectors;
@@ -178,7 +183,13 @@ struct Doc {
 
 #[test]
 fn algorithm_names_round_trip() {
-    let names = ["rsa-2048", "rsa-3072", "rsa-4096", "ecdsa-p256", "ecdsa-p384"];
+    let names = [
+        "rsa-2048",
+        "rsa-3072",
+        "rsa-4096",
+        "ecdsa-p256",
+        "ecdsa-p384",
+    ];
     assert_eq!(Algorithm::ALL.len(), names.len());
     for (alg, name) in Algorithm::ALL.into_iter().zip(names) {
         assert_eq!(alg.to_string(), name);
@@ -189,7 +200,10 @@ fn algorithm_names_round_trip() {
         let mut want = vec![0x60 + name.len() as u8];
         want.extend_from_slice(name.as_bytes());
         assert_eq!(cbor, want);
-        assert_eq!(ciborium::from_reader::<Algorithm, _>(&cbor[..]).expect("de"), alg);
+        assert_eq!(
+            ciborium::from_reader::<Algorithm, _>(&cbor[..]).expect("de"),
+            alg
+        );
         let doc: Doc = toml::from_str(&format!("alg = \"{name}\"")).expect("deserialize");
         assert_eq!(doc.alg, alg);
     }
@@ -236,8 +250,7 @@ fn ecdsa_p256_rfc6979_sample_vector() {
     let x = "C9AFA9D845BA75166B5C215767B1D6934E50C3DB36E89B127B8A622B120F6721";
     let r = "EFD48B2AACB6A8FD1140DD9CD45E81D69D2C877B56AAF991C34D0EA84EAF3716";
     let s = "F7CB1C942D657C41D436C7A1B6E29F65F3E900DBB9AFF4064DC4AB2F843ACDA8";
-    let key = PrivateKey::from_ecdsa_scalar(Algorithm::EcdsaP256, &unhex(x))
-        .expect("scalar");
+    let key = PrivateKey::from_ecdsa_scalar(Algorithm::EcdsaP256, &unhex(x)).expect("scalar");
     let sig = key.sign(b"sample").expect("sign");
     let (got_r, got_s) = parse_der_sig(&sig);
     assert_eq!(hex(&got_r), r.to_lowercase());
@@ -253,8 +266,7 @@ fn ecdsa_p384_rfc6979_sample_vector() {
              81A648152E44ACF96E36DD1E80FABE46";
     let s = "99EF4AEB15F178CEA1FE40DB2603138F130E740A19624526203B6351D0A3A94F\
              A329C145786E679E7B82C71A38628AC8";
-    let key = PrivateKey::from_ecdsa_scalar(Algorithm::EcdsaP384, &unhex(x))
-        .expect("scalar");
+    let key = PrivateKey::from_ecdsa_scalar(Algorithm::EcdsaP384, &unhex(x)).expect("scalar");
     let sig = key.sign(b"sample").expect("sign");
     let (got_r, got_s) = parse_der_sig(&sig);
     assert_eq!(hex(&got_r), r.to_lowercase());
@@ -365,7 +377,11 @@ fn openssl_accepts_generated_keys() {
         assert_eq!(out.stdout, std::fs::read(&pub_der).expect("read"), "{alg}");
         // And re-encodes the key to exactly our PKCS#8 PEM.
         let out = run(Command::new(&openssl).args(["pkey", "-in"]).arg(&key_pem));
-        assert_eq!(String::from_utf8_lossy(&out.stdout), key.to_pkcs8_pem(), "{alg}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            key.to_pkcs8_pem(),
+            "{alg}"
+        );
     }
 }
 
@@ -387,13 +403,7 @@ fn openssl_verifies_signatures() {
         std::fs::write(&sig, key.sign(b"tbsCertificate stand-in").expect("sign"))
             .expect("write sig");
         let out = run(Command::new(&openssl)
-            .args([
-                "dgst",
-                digest,
-                "-keyform",
-                "DER",
-                "-verify",
-            ])
+            .args(["dgst", digest, "-keyform", "DER", "-verify"])
             .arg(&pub_der)
             .arg("-signature")
             .arg(&sig)

@@ -70,7 +70,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let summary = realise(&plan, &store, &seed, jobs, &StderrReporter)?;
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
     for root in &plan.roots {
         let mut target = store.path(&plan.nodes[root.node].store_name);
         if let Some(file) = &root.file {
@@ -79,12 +80,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         link(&args.out, &root.link, &target)?;
     }
     let ms = start.elapsed().as_secs_f64() * 1e3;
+    let links = plan.roots.len();
+    // The process ends next: freeing thousands of small parameter trees would only cost time.
+    std::mem::forget(plan);
     if args.json {
         println!(
             "{{\"built\":{},\"reused\":{},\"links\":{},\"milliseconds\":{ms:.3},\"peak_rss_kib\":{}}}",
             summary.built,
             summary.reused,
-            plan.roots.len(),
+            links,
             peak_rss_kib()
         );
     } else {
@@ -92,7 +96,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "built {}, reused {} in {ms:.1} ms; {} links in {}",
             summary.built,
             summary.reused,
-            plan.roots.len(),
+            links,
             args.out.display()
         );
     }
@@ -102,13 +106,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// Points `out/<name>` at `target`, replacing an older link atomically.
 fn link(out: &Path, name: &str, target: &Path) -> anyhow::Result<()> {
     let path = out.join(name);
-    match std::os::unix::fs::symlink(target, &path) {
-        Ok(()) => return Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e).with_context(|| format!("linking {}", path.display())),
-    }
-    if std::fs::read_link(&path).is_ok_and(|t| t == target) {
-        return Ok(());
+    match std::fs::read_link(&path) {
+        Ok(t) if t == target => return Ok(()),
+        Ok(_) => {}
+        Err(_) => match std::os::unix::fs::symlink(target, &path) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e).with_context(|| format!("linking {}", path.display())),
+        },
     }
     let tmp = out.join(format!(".{name}.{}.tmp", std::process::id()));
     let _ = std::fs::remove_file(&tmp);

@@ -30,7 +30,8 @@ pub fn to_canonical_cbor(value: &Value) -> Result<Vec<u8>, CanonicalError> {
     Ok(encode(&value))
 }
 
-fn encode(value: &Value) -> Vec<u8> {
+/// Encodes a value that is canonical already.
+pub(crate) fn encode(value: &Value) -> Vec<u8> {
     let mut out = Vec::new();
     // Writing into a Vec cannot fail, and every value reaching here is plain data.
     ciborium::into_writer(value, &mut out).expect("encoding plain CBOR into memory cannot fail");
@@ -47,6 +48,19 @@ fn canonicalize(value: Value) -> Result<Value, CanonicalError> {
                 .map(canonicalize)
                 .collect::<Result<_, _>>()?,
         ),
+        // Text keys (every struct's fields): the encoded order is length first, then bytes; no need to encode.
+        Value::Map(entries) if entries.iter().all(|(k, _)| k.is_text()) => {
+            let mut entries = entries
+                .into_iter()
+                .map(|(k, v)| Ok((k, canonicalize(v)?)))
+                .collect::<Result<Vec<_>, CanonicalError>>()?;
+            let key = |k: &Value| k.as_text().map(|t| (t.len(), t.as_bytes().to_vec()));
+            entries.sort_by_cached_key(|(k, _)| key(k));
+            if entries.windows(2).any(|w| w[0].0 == w[1].0) {
+                return Err(CanonicalError::DuplicateKey);
+            }
+            Value::Map(entries)
+        }
         Value::Map(entries) => {
             let mut keyed = entries
                 .into_iter()

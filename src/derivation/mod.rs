@@ -9,6 +9,25 @@ mod canonical;
 mod hash;
 
 pub use canonical::{CanonicalError, to_canonical_cbor, to_canonical_value};
+
+#[cfg(test)]
+mod envelope_tests {
+    use super::*;
+
+    #[test]
+    fn envelope_order_is_canonical() {
+        // Inputs whose byte order and canonical (length-first) order differ.
+        let inputs = BTreeMap::from([
+            ("admin-kubeconfig".to_string(), DrvHash::from_bytes([1; 32])),
+            ("ca".to_string(), DrvHash::from_bytes([2; 32])),
+            ("key".to_string(), DrvHash::from_bytes([3; 32])),
+        ]);
+        let d = Derivation::new("x", "b", 3, &[("z", 1u8), ("aa", 2u8)], inputs).expect("drv");
+        let bytes = d.to_cbor();
+        let value: ciborium::Value = ciborium::from_reader(bytes.as_slice()).expect("decode");
+        assert_eq!(to_canonical_cbor(&value).expect("canonical"), bytes);
+    }
+}
 pub use hash::{DrvHash, base32_encode};
 
 use std::collections::BTreeMap;
@@ -76,31 +95,34 @@ impl Derivation {
     }
 
     /// The canonical CBOR encoding: the bytes that are hashed and stored in the sidecar.
+    ///
+    /// `params` is canonical already (made by [`Derivation::new`]), so only the envelope is ordered here: its
+    /// keys in canonical order (shorter first, then bytewise) and the inputs sorted by encoded key.
     pub fn to_cbor(&self) -> Vec<u8> {
-        let inputs = self
-            .inputs
-            .iter()
-            .map(|(k, v)| {
-                (
-                    ciborium::Value::Text(k.clone()),
-                    ciborium::Value::Bytes(v.as_bytes().to_vec()),
-                )
-            })
-            .collect();
-        let value = ciborium::Value::Map(vec![
-            (text("scheme"), ciborium::Value::Integer(SCHEME.into())),
-            (text("name"), text(&self.name)),
-            (text("builder"), text(&self.builder)),
-            (
-                text("builder_version"),
-                ciborium::Value::Integer(self.builder_version.into()),
-            ),
-            (text("params"), self.params.clone()),
-            (text("inputs"), ciborium::Value::Map(inputs)),
-        ]);
-        // The map above holds only text keys, integers, bytes and an already canonical value: canonicalising
-        // it again only sorts the top-level keys, and cannot fail.
-        to_canonical_cbor(&value).expect("derivation envelope holds no floats")
+        let mut inputs: Vec<(&String, &DrvHash)> = self.inputs.iter().collect();
+        inputs.sort_by(|a, b| (a.0.len(), a.0.as_bytes()).cmp(&(b.0.len(), b.0.as_bytes())));
+        let inputs = ciborium::Value::Map(
+            inputs
+                .into_iter()
+                .map(|(k, v)| (text(k), ciborium::Value::Bytes(v.as_bytes().to_vec())))
+                .collect(),
+        );
+        // A map of six entries (0xa6), written piece by piece so the parameters are not copied.
+        let mut out = vec![0xa6];
+        let mut put = |v: &ciborium::Value| out.extend_from_slice(&canonical::encode(v));
+        put(&text("name"));
+        put(&text(&self.name));
+        put(&text("inputs"));
+        put(&inputs);
+        put(&text("params"));
+        put(&self.params);
+        put(&text("scheme"));
+        put(&ciborium::Value::Integer(SCHEME.into()));
+        put(&text("builder"));
+        put(&text(&self.builder));
+        put(&text("builder_version"));
+        put(&ciborium::Value::Integer(self.builder_version.into()));
+        out
     }
 
     /// The derivation's hash, which names its store path.

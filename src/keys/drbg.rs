@@ -12,21 +12,35 @@ type HmacSha256 = Hmac<Sha256>;
 /// Output size of HMAC-SHA-256, the DRBG's block size.
 pub(crate) const BLOCK: usize = 32;
 
-/// HMAC_DRBG state (`K`, `V`). Zeroized on drop.
-#[derive(Zeroize, ZeroizeOnDrop)]
+/// HMAC_DRBG state (`K`, `V`), plus HMAC keyed with `K` (cloned per block, which saves
+/// re-deriving the HMAC pads for every block). Zeroized on drop (the `hmac` crate's
+/// `zeroize` feature covers the keyed state).
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub(crate) struct HmacDrbg {
     k: [u8; BLOCK],
     v: [u8; BLOCK],
+    #[zeroize(skip)]
+    keyed: HmacSha256,
 }
 
-/// `HMAC(key, parts[0] || parts[1] || ...)`.
-fn hmac(key: &[u8; BLOCK], parts: &[&[u8]]) -> [u8; BLOCK] {
-    let mut mac =
-        <HmacSha256 as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length");
+/// HMAC-SHA-256 keyed with `key`.
+fn keyed(key: &[u8; BLOCK]) -> HmacSha256 {
+    <HmacSha256 as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length")
+}
+
+/// `HMAC(key, parts[0] || parts[1] || ...)`, from a keyed state.
+fn hmac_with(mac: &HmacSha256, parts: &[&[u8]]) -> [u8; BLOCK] {
+    let mut mac = mac.clone();
     for part in parts {
         mac.update(part);
     }
     mac.finalize().into_bytes().into()
+}
+
+/// `HMAC(key, parts[0] || parts[1] || ...)`.
+#[cfg(test)]
+fn hmac(key: &[u8; BLOCK], parts: &[&[u8]]) -> [u8; BLOCK] {
+    hmac_with(&keyed(key), parts)
 }
 
 impl HmacDrbg {
@@ -35,19 +49,28 @@ impl HmacDrbg {
         let mut drbg = HmacDrbg {
             k: [0u8; BLOCK],
             v: [1u8; BLOCK],
+            keyed: keyed(&[0u8; BLOCK]),
         };
-        drbg.k = hmac(&drbg.k, &[&drbg.v, &[0x00], seed, personalization]);
-        drbg.v = hmac(&drbg.k, &[&drbg.v]);
-        drbg.k = hmac(&drbg.k, &[&drbg.v, &[0x01], seed, personalization]);
-        drbg.v = hmac(&drbg.k, &[&drbg.v]);
+        drbg.rekey(&[&[0x00], seed, personalization]);
+        drbg.rekey(&[&[0x01], seed, personalization]);
         drbg
+    }
+
+    /// `K = HMAC(K, V || data); V = HMAC(K, V)`.
+    fn rekey(&mut self, data: &[&[u8]]) {
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(data.len() + 1);
+        parts.push(&self.v);
+        parts.extend_from_slice(data);
+        self.k = hmac_with(&self.keyed, &parts);
+        self.keyed = keyed(&self.k);
+        self.v = hmac_with(&self.keyed, &[&self.v]);
     }
 
     /// det-keygen steps 8–9: `temp = ""; while len(temp) < len: V = HMAC(K, V); temp ||= V`,
     /// writing the first `out.len()` bytes of `temp` into `out` (the rest is discarded).
     pub(crate) fn fill(&mut self, out: &mut [u8]) {
         for chunk in out.chunks_mut(BLOCK) {
-            self.v = hmac(&self.k, &[&self.v]);
+            self.v = hmac_with(&self.keyed, &[&self.v]);
             chunk.copy_from_slice(&self.v[..chunk.len()]);
         }
     }
@@ -55,8 +78,7 @@ impl HmacDrbg {
     /// The update with no additional input that follows each generate call
     /// (`K = HMAC(K, V || 0x00); V = HMAC(K, V)`), used by det-keygen before every retry.
     pub(crate) fn update(&mut self) {
-        self.k = hmac(&self.k, &[&self.v, &[0x00]]);
-        self.v = hmac(&self.k, &[&self.v]);
+        self.rekey(&[&[0x00]]);
     }
 }
 

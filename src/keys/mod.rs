@@ -5,6 +5,12 @@
 //! vectors byte for byte. Keys export as PKCS#8 (DER/PEM) and SubjectPublicKeyInfo, and
 //! sign deterministically: RSA with PKCS#1 v1.5 + SHA-256, ECDSA P-256/SHA-256 and
 //! P-384/SHA-384 with RFC 6979 nonces and DER-encoded `(r, s)`.
+//!
+//! Layout: `drbg` (the spec's HMAC_DRBG), `ecdsa` and `rsa` (the two det-keygen
+//! processes), `prime` (trial division and Miller–Rabin for RSA candidates) and `mont`
+//! (the Montgomery arithmetic that makes RSA generation fast). The prime search only
+//! decides *which* DRBG candidate is prime, so its speed tricks cannot change a key;
+//! `tests/keys.rs` checks every official vector. `cargo bench --bench keygen` times it.
 
 mod drbg;
 mod ecdsa;

@@ -17,7 +17,8 @@ use crypto_bigint::modular::{BoxedMontyForm, BoxedMontyParams};
 use crypto_bigint::{BoxedUint, Odd};
 
 use super::drbg::HmacDrbg;
-use super::mont::Modulus;
+use super::mont::Mont;
+use zeroize::Zeroize;
 
 /// The spec's trial-division bound.
 const SPEC_TRIAL_DIVISION_LIMIT: u32 = 1619;
@@ -78,6 +79,8 @@ const MAX_FAST_LIMBS: usize = 64;
 /// A product `m` of the odd primes `primes[first..first + count]`.
 struct Group {
     m: u64,
+    /// `-m^-1 mod 2^64`, for a one-step Montgomery reduction of the 128-bit sum.
+    m_neg_inv: u64,
     first: usize,
     count: usize,
 }
@@ -137,6 +140,7 @@ impl TrialDivision {
             }
             groups.push(Group {
                 m,
+                m_neg_inv: Divisor::new(m).inv.wrapping_neg(),
                 first: start,
                 count,
             });
@@ -164,7 +168,9 @@ impl TrialDivision {
     /// Tables for `limbs`, built once per process and size.
     fn for_limbs(limbs: usize) -> Arc<TrialDivision> {
         static CACHE: Mutex<Vec<Arc<TrialDivision>>> = Mutex::new(Vec::new());
-        let mut cache = CACHE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut cache = CACHE
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(t) = cache.iter().find(|t| t.limbs == limbs) {
             return Arc::clone(t);
         }
@@ -181,7 +187,11 @@ impl TrialDivision {
             for (&limb, &pow) in x.iter().zip(powers) {
                 acc += u128::from(limb) * u128::from(pow);
             }
-            let r = (acc % u128::from(g.m)) as u64;
+            // Montgomery reduction r = acc·2^-64 mod m (up to a multiple of m), exact in
+            // 128 bits: acc < 64·2^121 and μ·m < 2^121. Multiplying by the unit 2^-64
+            // keeps divisibility by each prime of the group, which is all we ask.
+            let mu = (acc as u64).wrapping_mul(g.m_neg_inv);
+            let r = ((acc + u128::from(mu) * u128::from(g.m)) >> 64) as u64;
             if self.divisors[g.first..g.first + g.count]
                 .iter()
                 .any(|d| d.divides(r))
@@ -213,26 +223,140 @@ impl Tester {
 
     /// Whether the big-endian candidate `t` (`t ≡ 3 mod 4`, top bit set) is prime, with
     /// `rounds` random-base Miller–Rabin rounds after trial division and a base-2 round.
+    #[cfg(test)]
     pub(crate) fn is_prime(&mut self, t: &[u8], rounds: usize) -> bool {
+        self.sieve(t) && self.base2(&[t])[0] && self.random_rounds(t, rounds)
+    }
+
+    /// Trial division: `false` if `t` has a small prime factor. Candidates of an
+    /// unexpected length pass (the later steps test them fully).
+    pub(crate) fn sieve(&mut self, t: &[u8]) -> bool {
         let Some(trial) = &self.trial else {
-            return is_prime_reference(t, rounds);
+            return true;
         };
         if t.len() != self.len {
-            return is_prime_reference(t, rounds);
+            return true;
         }
         be_to_limbs(t, &mut self.limbs);
-        if !trial.passes(&self.limbs) {
-            return false;
+        trial.passes(&self.limbs)
+    }
+
+    /// The base-2 round for one or two candidates of this tester's length; two are run
+    /// interleaved, which is faster than one after the other.
+    pub(crate) fn base2(&self, ts: &[&[u8]]) -> Vec<bool> {
+        let fast = match 8 * self.len + 4 {
+            0..=1037 => base2_fast::<17, 61>(ts),
+            1038..=1586 => base2_fast::<26, 61>(ts),
+            1587..=2100 => base2_fast::<35, 60>(ts),
+            2101..=4140 => base2_fast::<69, 60>(ts),
+            _ => None,
+        };
+        fast.unwrap_or_else(|| ts.iter().map(|t| is_prime_reference(t, 0)).collect())
+    }
+
+    /// `rounds` Miller–Rabin rounds with random bases.
+    pub(crate) fn random_rounds(&self, t: &[u8], rounds: usize) -> bool {
+        let fast = match 8 * self.len + 4 {
+            0..=1037 => random_rounds_fast::<17, 61>(t, rounds),
+            1038..=1586 => random_rounds_fast::<26, 61>(t, rounds),
+            1587..=2100 => random_rounds_fast::<35, 60>(t, rounds),
+            2101..=4140 => random_rounds_fast::<69, 60>(t, rounds),
+            _ => None,
+        };
+        fast.unwrap_or_else(|| is_prime_reference(t, rounds))
+    }
+}
+
+impl Drop for Tester {
+    fn drop(&mut self) {
+        // The last candidate tested is usually the prime that was kept.
+        self.limbs.zeroize();
+    }
+}
+
+/// A candidate `t ≡ 3 (mod 4)` ready for Miller–Rabin: its Montgomery context and the
+/// exponent `m = (t - 1) / 2` (odd).
+struct Prepared<const N: usize, const B: u32> {
+    modulus: Mont<N, B>,
+    half: Vec<u64>,
+    mod8_is_7: bool,
+}
+
+impl<const N: usize, const B: u32> Prepared<N, B> {
+    /// `None` when the fast path does not apply (wrong residue mod 4, or too wide).
+    fn new(t: &[u8]) -> Option<Self> {
+        let mut limbs = vec![0u64; t.len().div_ceil(8)];
+        be_to_limbs(t, &mut limbs);
+        if limbs.first().is_none_or(|&l| l & 3 != 3) {
+            return None;
         }
-        let limbs = &self.limbs;
-        match limbs.len() {
-            0..=16 => miller_rabin::<16, 32>(limbs, t, rounds),
-            17..=24 => miller_rabin::<24, 48>(limbs, t, rounds),
-            25..=32 => miller_rabin::<32, 64>(limbs, t, rounds),
-            33..=48 => miller_rabin::<48, 96>(limbs, t, rounds),
-            _ => miller_rabin::<64, 128>(limbs, t, rounds),
+        let modulus = Mont::<N, B>::new(&limbs)?;
+        let mod8_is_7 = limbs[0] & 7 == 7;
+        let mut carry = 0u64;
+        for limb in limbs.iter_mut().rev() {
+            let next = *limb & 1;
+            *limb = (*limb >> 1) | (carry << 63);
+            carry = next;
+        }
+        Some(Prepared {
+            modulus,
+            half: limbs,
+            mod8_is_7,
+        })
+    }
+
+    /// Strong-test verdict for `x = b^m`: `t - 1 = 2m` with `m` odd, so a prime gives
+    /// `±1`; for base 2 and `t ≡ 7 (mod 8)`, 2 is a quadratic residue and a prime gives
+    /// exactly `+1`.
+    fn verdict(&self, x: &[u64; N], base_two: bool) -> bool {
+        *x == self.modulus.one()
+            || (!(base_two && self.mod8_is_7) && *x == self.modulus.minus_one())
+    }
+}
+
+impl<const N: usize, const B: u32> Drop for Prepared<N, B> {
+    fn drop(&mut self) {
+        self.half.zeroize();
+    }
+}
+
+/// Base-2 rounds on the fast path; `None` to fall back to the reference test.
+fn base2_fast<const N: usize, const B: u32>(ts: &[&[u8]]) -> Option<Vec<bool>> {
+    let prepared = ts
+        .iter()
+        .map(|t| Prepared::<N, B>::new(t))
+        .collect::<Option<Vec<_>>>()?;
+    let results = match prepared.as_slice() {
+        [a, b] => {
+            let [x, y] = Mont::pow2_pair([&a.modulus, &b.modulus], [&a.half, &b.half]);
+            vec![a.verdict(&x, true), b.verdict(&y, true)]
+        }
+        _ => prepared
+            .iter()
+            .map(|p| p.verdict(&p.modulus.pow2(&p.half), true))
+            .collect(),
+    };
+    Some(results)
+}
+
+/// Random-base rounds on the fast path; `None` to fall back to the reference test.
+fn random_rounds_fast<const N: usize, const B: u32>(t: &[u8], rounds: usize) -> Option<bool> {
+    let p = Prepared::<N, B>::new(t)?;
+    let r2 = p.modulus.r_squared();
+    let mut bases = BaseSource::new(t);
+    let mut b64 = vec![0u64; t.len().div_ceil(8)];
+    for _ in 0..rounds {
+        let Some(base) = bases.next_base(t) else {
+            break;
+        };
+        be_to_limbs(&base, &mut b64);
+        let b = Mont::<N, B>::limbs_from_u64(&b64)?;
+        let x = p.modulus.pow(&p.modulus.mul(&b, &r2), &p.half);
+        if !p.verdict(&x, false) {
+            return Some(false);
         }
     }
+    Some(true)
 }
 
 /// Big-endian bytes to little-endian limbs (`out.len() * 8 >= be.len()`).
@@ -243,44 +367,6 @@ fn be_to_limbs(be: &[u8], out: &mut [u64]) {
         word[8 - chunk.len()..].copy_from_slice(chunk);
         out[i] = u64::from_be_bytes(word);
     }
-}
-
-/// Base-2 round, then `rounds` random-base rounds, for `t ≡ 3 (mod 4)` given as limbs
-/// (and as big-endian bytes, which seed the base generator). With `t - 1 = 2m`, `m` odd,
-/// the strong test is `b^m ≡ ±1`; for base 2 and `t ≡ 7 (mod 8)` a prime must give `+1`
-/// (2 is a quadratic residue), so `-1` is rejected too.
-fn miller_rabin<const N: usize, const W: usize>(limbs: &[u64], t: &[u8], rounds: usize) -> bool {
-    if limbs.first().is_none_or(|&l| l & 3 != 3) {
-        return is_prime_reference(t, rounds);
-    }
-    let Some(modulus) = Modulus::<N, W>::new(limbs) else {
-        return false;
-    };
-    let mut m = limbs.to_vec();
-    let mut carry = 0u64;
-    for limb in m.iter_mut().rev() {
-        let next = *limb & 1;
-        *limb = (*limb >> 1) | (carry << 63);
-        carry = next;
-    }
-    let one = modulus.one();
-    let minus_one = modulus.minus_one();
-    let x = modulus.pow2(&m);
-    let strict = limbs[0] & 7 == 7;
-    if x != one && (strict || x != minus_one) {
-        return false;
-    }
-    let r2 = modulus.r_squared();
-    let mut bases = BaseSource::new(t);
-    let mut b = [0u64; N];
-    for _ in 0..rounds {
-        be_to_limbs(&bases.next_base(t), &mut b[..limbs.len()]);
-        let x = modulus.pow(&modulus.mul(&b, &r2), &m);
-        if x != one && x != minus_one {
-            return false;
-        }
-    }
-    true
 }
 
 /// Reference primality test (slow, straightforward): trial division by the spec's
@@ -317,7 +403,9 @@ pub(crate) fn is_prime_reference(t: &[u8], rounds: usize) -> bool {
     }
     let mut bases = BaseSource::new(t);
     for _ in 0..rounds {
-        let b = bases.next_base(t);
+        let Some(b) = bases.next_base(t) else {
+            break;
+        };
         let Ok(b) = BoxedUint::from_be_slice(&b, bits) else {
             return false;
         };
@@ -343,26 +431,25 @@ impl BaseSource {
 
     /// Next base, big-endian, same length as `t`, by rejection sampling on
     /// `bitlen(t)`-bit strings (`t` has its top bit set, so at least half are accepted).
-    pub(crate) fn next_base(&mut self, t: &[u8]) -> Vec<u8> {
-        let top_mask = t.first().map_or(0xff, |&b| {
-            if b == 0 {
-                0xff
-            } else {
-                0xffu8 >> b.leading_zeros()
-            }
-        });
+    pub(crate) fn next_base(&mut self, t: &[u8]) -> Option<Vec<u8>> {
+        // Only t ≥ 5 has a base in [2, t-2].
+        let significant = t.iter().position(|&b| b != 0)?;
+        if t.len() - significant == 1 && t[significant] < 5 {
+            return None;
+        }
+        // Draw bitlen(t)-bit strings: zero the leading zero bytes of t, mask the first
+        // significant one. At least half of the draws are below t.
+        let top_mask = 0xffu8 >> t[significant].leading_zeros();
         let mut b = vec![0u8; t.len()];
         loop {
-            self.drbg.fill(&mut b);
+            self.drbg.fill(&mut b[significant..]);
             self.drbg.update();
-            if let Some(first) = b.first_mut() {
-                *first &= top_mask;
-            }
+            b[significant] &= top_mask;
             // Accept 2 <= b <= t - 2, i.e. b >= 2 and b < t - 1.
             let ge_two =
                 b.iter().rev().skip(1).any(|&x| x != 0) || b.last().is_some_and(|&x| x >= 2);
             if ge_two && be_lt_minus_one(&b, t) {
-                return b;
+                return Some(b);
             }
         }
     }
@@ -399,6 +486,125 @@ mod tests {
         // (2^61 - 1) · (2^64 - 59): a product of two primes, ≡ 3 mod 4.
         let c = (((1u128 << 61) - 1) * 18446744073709551557u128).to_be_bytes();
         assert!(!is_prime_reference(&c, 5));
+    }
+
+    /// `2^p - 1` as big-endian bytes.
+    fn mersenne(p: usize) -> Vec<u8> {
+        let mut be = vec![0xffu8; p.div_ceil(8)];
+        if !p.is_multiple_of(8) {
+            be[0] = (1u8 << (p % 8)) - 1;
+        }
+        be
+    }
+
+    /// Candidates like the RSA search draws them: DRBG bytes, top two and low three bits set.
+    fn candidates(len: usize, count: usize, label: &[u8]) -> Vec<Vec<u8>> {
+        let mut drbg = HmacDrbg::new(b"hardway prime test candidates", label);
+        (0..count)
+            .map(|_| {
+                let mut t = vec![0u8; len];
+                drbg.fill(&mut t);
+                drbg.update();
+                t[0] |= 0xc0;
+                t[len - 1] |= 7;
+                t
+            })
+            .collect()
+    }
+
+    /// `be - r` for a small `r ≤ be`.
+    fn sub_small(be: &mut [u8], mut r: u32) {
+        for byte in be.iter_mut().rev() {
+            let (d, borrow) = byte.overflowing_sub((r & 0xff) as u8);
+            *byte = d;
+            r = (r >> 8) + u32::from(borrow);
+        }
+    }
+
+    #[test]
+    fn trial_division_matches_plain_remainders() {
+        let primes = odd_primes_up_to(TRIAL_DIVISION_LIMIT);
+        for len in [128usize, 129, 192] {
+            let mut tester = Tester::new(len);
+            let mut cases = candidates(len, 40, b"td");
+            // Multiples of primes from every part of the table, including the largest.
+            for (i, p) in primes
+                .iter()
+                .copied()
+                .enumerate()
+                .step_by(997)
+                .chain([(0, 65521)])
+            {
+                let mut t = cases[i % cases.len()].clone();
+                let r = rem_small(&t, p);
+                sub_small(&mut t, r);
+                assert_eq!(rem_small(&t, p), 0);
+                cases.push(t);
+            }
+            for t in &cases {
+                let naive = primes.iter().all(|&p| rem_small(t, p) != 0);
+                assert_eq!(tester.sieve(t), naive, "len {len}");
+            }
+        }
+    }
+
+    #[test]
+    fn fast_path_agrees_with_reference() {
+        let mut tester = Tester::new(128);
+        let mut survivors = candidates(128, 600, b"fast")
+            .into_iter()
+            .filter(|t| tester.sieve(t))
+            .collect::<Vec<_>>();
+        survivors.truncate(40);
+        assert!(survivors.len() >= 30);
+        let mut primes = 0;
+        for pair in survivors.chunks(2) {
+            let refs: Vec<&[u8]> = pair.iter().map(Vec::as_slice).collect();
+            let fast = tester.base2(&refs);
+            for (t, fast) in pair.iter().zip(fast) {
+                let reference = is_prime_reference(t, 0);
+                assert_eq!(fast, reference);
+                if fast {
+                    let prime = tester.random_rounds(t, 5);
+                    assert_eq!(prime, is_prime_reference(t, 5));
+                    primes += usize::from(prime);
+                }
+            }
+        }
+        // 40 sieved 1024-bit candidates hold a prime with probability ≈ 98%; this fixed
+        // sample holds at least one.
+        assert!(primes >= 1);
+    }
+
+    #[test]
+    fn mersenne_numbers() {
+        // Mersenne numbers 2^p - 1 (p prime) are ≡ 7 mod 8 and pass every base-2 test,
+        // prime or not, so they exercise the random-base rounds.
+        let mut cases = vec![(521, true), (607, true), (1277, false), (1279, true)];
+        if !cfg!(debug_assertions) {
+            cases.extend([(2203, true), (2207, false), (4253, true)]);
+        }
+        for (p, prime) in cases {
+            let t = mersenne(p);
+            let mut tester = Tester::new(t.len());
+            assert!(tester.sieve(&t), "M{p} has no small factors");
+            assert_eq!(
+                tester.base2(&[&t]),
+                vec![true],
+                "M{p} is a base-2 pseudoprime"
+            );
+            assert_eq!(tester.random_rounds(&t, 5), prime, "M{p}");
+            assert_eq!(tester.is_prime(&t, 3), prime, "M{p}");
+        }
+    }
+
+    #[test]
+    fn strong_pseudoprime_to_small_bases_is_rejected() {
+        // 3215031751 = 151 · 751 · 28351 ≡ 7 (mod 8) is a strong pseudoprime to bases
+        // 2, 3, 5 and 7; random bases catch it even without trial division.
+        let t = 3_215_031_751u64.to_be_bytes();
+        assert_eq!(random_rounds_fast::<17, 61>(&t, 5), Some(false));
+        assert!(!is_prime_reference(&t, 5));
     }
 
     /// Cost model aid: `cargo test --release --lib prime::tests::profile -- --ignored --nocapture`.
@@ -446,5 +652,36 @@ mod tests {
                 total / primes,
             );
         }
+    }
+
+    /// Trial-division cost: `cargo test --release --lib prime::tests::td_speed -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "timing only"]
+    fn td_speed() {
+        let len = 128;
+        let mut drbg = HmacDrbg::new(b"td speed td speed td speed", b"x");
+        let trial = TrialDivision::for_limbs(len / 8);
+        let cands: Vec<Vec<u64>> = (0..4000)
+            .map(|_| {
+                let mut t = vec![0u8; len];
+                drbg.fill(&mut t);
+                drbg.update();
+                t[0] |= 0xc0;
+                t[len - 1] |= 7;
+                let mut l = vec![0u64; len / 8];
+                be_to_limbs(&t, &mut l);
+                l
+            })
+            .collect();
+        let mut pass = 0;
+        let best = (0..20)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                pass = cands.iter().filter(|c| trial.passes(c)).count();
+                start.elapsed() / cands.len() as u32
+            })
+            .min()
+            .expect("runs");
+        eprintln!("TD: {best:?} per candidate, {pass} of {} pass", cands.len());
     }
 }
