@@ -4,16 +4,16 @@
 # usage: bench/compare.sh [N ...]            (default: 2 50 200 1000 workers)
 #   ALGS="rsa-2048 ecdsa-p256"               key algorithms to time hardway with
 #   BASELINE=path/to/pipeline.sh             the baseline (default: ../shared/baseline/pipeline.sh if present)
-#   BASELINE_PHASE=certs|all                 which baseline phase to time (default: all)
 #   BASELINE_MAX=200                         skip the baseline above this many workers (it takes ~0.3 s/worker)
 #   HARDWAY=target/release/hardway           the binary (default: built with cargo build --release --locked)
-# Prints one line per (N, algorithm): cold and warm hardway times, peak memory, the baseline time and ratios.
+# Prints one line per (N, algorithm): hardway's whole build cold (certificates, kubeconfigs, bundles) and warm
+# (a no-op rebuild), its peak memory, the baseline's certs phase and whole pipeline, and the ratios
+# baseline/hardway (higher is better for hardway).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NS=("$@"); [ ${#NS[@]} -gt 0 ] || NS=(2 50 200 1000)
 ALGS=${ALGS:-"rsa-2048 ecdsa-p256"}
 BASELINE=${BASELINE:-../shared/baseline/pipeline.sh}
-BASELINE_PHASE=${BASELINE_PHASE:-all}
 BASELINE_MAX=${BASELINE_MAX:-200}
 if [ -z "${HARDWAY:-}" ]; then
   cargo build --release --locked --quiet
@@ -37,17 +37,16 @@ recipe() { # N ALG
 now() { date +%s.%N; }
 secs() { python3 -c "print(f'{$2 - $1:.3f}')"; }
 
-printf '%-6s %-11s %9s %9s %9s %10s %9s %9s\n' workers algorithm cold_s warm_ms peak_MiB baseline_s cold_x warm_x
+printf '%-6s %-11s %8s %8s %8s %10s %10s %9s %9s %9s\n' workers algorithm cold_s warm_ms peak_MiB \
+  base_certs base_all certs_x all_x warm_x
+# Stores are never deleted between runs: ext4 slows file creation right after mass deletions (it skips
+# recently freed inodes), which would charge one run for the previous one's cleanup. Everything goes at exit.
 for N in "${NS[@]}"; do
-  base=""
-  if [ -x "$BASELINE" ] && [ "$N" -le "$BASELINE_MAX" ] && command -v cfssl >/dev/null && command -v kubectl >/dev/null; then
-    t0=$(now); "$BASELINE" "$N" "$BASELINE_PHASE" "$WORK/baseline" >/dev/null 2>&1; t1=$(now)
-    base=$(secs "$t0" "$t1")
-  fi
+  rows=()
   for ALG in $ALGS; do
-    N=$N recipe "$N" "$ALG" > "$WORK/r.toml"
-    rm -rf "$WORK/store" "$WORK/out"
-    run() { "$HARDWAY" build --json --seed-file "$WORK/seed" --store "$WORK/store" --out "$WORK/out" "$WORK/r.toml" 2>/dev/null; }
+    D="$WORK/$N-$ALG"; mkdir -p "$D"
+    N=$N recipe "$N" "$ALG" > "$D/r.toml"
+    run() { "$HARDWAY" build --json --seed-file "$WORK/seed" --store "$D/store" --out "$D/out" "$D/r.toml" 2>/dev/null; }
     t0=$(now); cold_json=$(run); t1=$(now)
     cold=$(secs "$t0" "$t1")
     # warm: best of 5 no-op rebuilds, whole process
@@ -57,11 +56,25 @@ for N in "${NS[@]}"; do
       warm=$(python3 -c "print(min($warm, ($t1 - $t0) * 1000))")
     done
     peak=$(python3 -c "import json,sys; print(f\"{json.loads(sys.argv[1]).get('peak_rss_kib', 0) / 1024:.1f}\")" "$cold_json")
+    rows+=("$ALG $cold $warm $peak")
+  done
+  # The baseline runs after hardway, so its own clean-up (it wipes its directory) cannot slow hardway's runs.
+  base=""; base_certs=""
+  if [ -x "$BASELINE" ] && [ "$N" -le "$BASELINE_MAX" ] && command -v cfssl >/dev/null && command -v kubectl >/dev/null; then
+    t0=$(now); TIMES="$WORK/times-$N" "$BASELINE" "$N" all "$WORK/baseline-$N" >/dev/null 2>&1; t1=$(now)
+    base=$(secs "$t0" "$t1")
+    base_certs=$(awk '$1 == "certs" {printf "%.3f", $2}' "$WORK/times-$N")
+  fi
+  for row in "${rows[@]}"; do
+    set -- $row; ALG=$1; cold=$2; warm=$3; peak=$4
     if [ -n "$base" ]; then
-      cx=$(python3 -c "print(f'{$base / $cold:.1f}x')"); wx=$(python3 -c "print(f'{$base * 1000 / $warm:.0f}x')")
+      cx=$(python3 -c "print(f'{$base_certs / $cold:.1f}x')")
+      ax=$(python3 -c "print(f'{$base / $cold:.1f}x')")
+      wx=$(python3 -c "print(f'{$base * 1000 / $warm:.0f}x')")
+      bc=$base_certs; ba=$base
     else
-      base="-"; cx="-"; wx="-"
+      bc="-"; ba="-"; cx="-"; ax="-"; wx="-"
     fi
-    printf '%-6s %-11s %9s %9.1f %9s %10s %9s %9s\n' "$N" "$ALG" "$cold" "$warm" "$peak" "$base" "$cx" "$wx"
+    printf '%-6s %-11s %8s %8.1f %8s %10s %10s %9s %9s %9s\n' "$N" "$ALG" "$cold" "$warm" "$peak" "$bc" "$ba" "$cx" "$ax" "$wx"
   done
 done
