@@ -5,19 +5,11 @@ use std::process::Command;
 
 use crate::util::*;
 
-/// Builds `recipe_text` and returns the path of the encryption config in the store.
-fn build_config(t: &TestDir, recipe_text: &str) -> PathBuf {
-    let seed = t.test_seed();
-    let recipe = t.write("r.toml", recipe_text);
-    ok(hardway()
-        .current_dir(t.path())
-        .arg("build")
-        .arg(&recipe)
-        .arg("--seed-file")
-        .arg(&seed));
-    std::fs::read_link(t.join("out/encryption-config"))
-        .expect("out link")
-        .join("encryption-config.yaml")
+/// Builds `recipe_text`; returns the build (it owns the directory) and its encryption config's path.
+fn build_config(recipe_text: &str) -> (Built, PathBuf) {
+    let b = Built::new(recipe_text);
+    let path = b.out("encryption-config").join("encryption-config.yaml");
+    (b, path)
 }
 
 /// PyYAML's reading of the file, re-emitted as JSON with the details the tests check.
@@ -75,8 +67,7 @@ fn recipe() -> String {
 
 #[test]
 fn seed_config_parses_as_the_tutorial_describes() {
-    let t = TestDir::new();
-    let path = build_config(&t, &recipe());
+    let (_b, path) = build_config(&recipe());
     let Some(json) = pyyaml(&path) else { return };
     // aescbc with key1 (32 bytes), then identity.
     assert!(json.starts_with("[[\"aescbc\", [[\"key1\", 32, "), "{json}");
@@ -85,48 +76,37 @@ fn seed_config_parses_as_the_tutorial_describes() {
 
 #[test]
 fn every_provider_gives_valid_yaml() {
+    let with = |provider: &str| {
+        recipe().replace(
+            "provider = \"aescbc\"",
+            &format!("provider = \"{provider}\""),
+        )
+    };
     for provider in ["aesgcm", "secretbox"] {
-        let t = TestDir::new();
-        let path = build_config(
-            &t,
-            &recipe().replace(
-                "provider = \"aescbc\"",
-                &format!("provider = \"{provider}\""),
-            ),
-        );
+        let (_b, path) = build_config(&with(provider));
         let Some(json) = pyyaml(&path) else { return };
         assert!(
             json.starts_with(&format!("[[\"{provider}\", [[\"key1\", 32, ")),
             "{json}"
         );
     }
-    let t = TestDir::new();
-    let path = build_config(
-        &t,
-        &recipe().replace("provider = \"aescbc\"", "provider = \"identity\""),
-    );
+    let (_b, path) = build_config(&with("identity"));
     let Some(json) = pyyaml(&path) else { return };
     assert_eq!(json, "[[\"identity\"]]");
 }
 
 #[test]
 fn staged_rotation_keeps_the_old_key() {
-    let t1 = TestDir::new();
-    let one = pyyaml(&build_config(&t1, &recipe()));
+    let keys = |list: &str| recipe().replace("keys = [{ name = \"key1\", generation = 1 }]", list);
+    let (_b1, p1) = build_config(&recipe());
     // Stage 1 of the rotation: the new key is added second (read only), then made first (writes).
-    let t2 = TestDir::new();
-    let staged = recipe().replace(
-        "keys = [{ name = \"key1\", generation = 1 }]",
+    let (_b2, p2) = build_config(&keys(
         "keys = [{ name = \"key1\", generation = 1 }, { name = \"key2\", generation = 2 }]",
-    );
-    let two = pyyaml(&build_config(&t2, &staged));
-    let t3 = TestDir::new();
-    let swapped = recipe().replace(
-        "keys = [{ name = \"key1\", generation = 1 }]",
+    ));
+    let (_b3, p3) = build_config(&keys(
         "keys = [{ name = \"key2\", generation = 2 }, { name = \"key1\", generation = 1 }]",
-    );
-    let three = pyyaml(&build_config(&t3, &swapped));
-    let (Some(one), Some(two), Some(three)) = (one, two, three) else {
+    ));
+    let (Some(one), Some(two), Some(three)) = (pyyaml(&p1), pyyaml(&p2), pyyaml(&p3)) else {
         return;
     };
     let secret = |json: &str, name: &str| -> String {
@@ -150,8 +130,8 @@ fn staged_rotation_keeps_the_old_key() {
 
 #[test]
 fn another_seed_gives_another_key() {
-    let t = TestDir::new();
-    let a = std::fs::read(build_config(&t, &recipe())).expect("a");
+    let (_b, path) = build_config(&recipe());
+    let a = std::fs::read(path).expect("a");
     let t2 = TestDir::new();
     let seed = t2.join("other-seed");
     ok(hardway().args(["init", "--seed-file"]).arg(&seed));

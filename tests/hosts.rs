@@ -383,22 +383,16 @@ impl Drop for Server {
     }
 }
 
-#[test]
-fn mutual_tls_through_a_worker_kubeconfig() {
-    if !have_tool("kubectl") || !have_tool("openssl") {
-        return;
-    }
-    let b = Built::new(&loopback_recipe(40));
+/// openssl's TLS server with the build's API server certificate on `addr`, demanding a client certificate
+/// signed by the build's CA; its `-www` page echoes the client certificate. Logs go to `log`.
+fn api_server(b: &Built, addr: &str, log: &Path) -> Server {
     let api = b.out("kubernetes");
-    let ca = b.out("ca");
-    // The API server's certificate on the load balancer's address, demanding a client certificate.
-    let log = b.t.join("s_server.log");
     let server = Server(
         Command::new("openssl")
             .args([
                 "s_server",
                 "-accept",
-                "127.0.0.46:6443",
+                addr,
                 "-www",
                 "-Verify",
                 "1",
@@ -409,18 +403,35 @@ fn mutual_tls_through_a_worker_kubeconfig() {
             .arg("-key")
             .arg(api.join("kubernetes-key.pem"))
             .arg("-CAfile")
-            .arg(ca.join("ca.pem"))
+            .arg(b.out("ca").join("ca.pem"))
             .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).expect("log"))
+            .stdout(std::fs::File::create(log).expect("log"))
             .stderr(Stdio::null())
             .spawn()
             .expect("openssl s_server"),
     );
-    wait_listening("127.0.0.46:6443");
-    let out = run(Command::new("kubectl")
+    wait_listening(addr);
+    server
+}
+
+/// `kubectl get --raw /healthz` with a kubeconfig.
+fn kubectl_healthz(kubeconfig: &Path) -> std::process::Output {
+    run(Command::new("kubectl")
         .arg("--kubeconfig")
-        .arg(b.out("node1.kubeconfig"))
-        .args(["get", "--raw", "/healthz", "--request-timeout=10s"]));
+        .arg(kubeconfig)
+        .args(["get", "--raw", "/healthz", "--request-timeout=10s"]))
+}
+
+#[test]
+fn mutual_tls_through_a_worker_kubeconfig() {
+    if !have_tool("kubectl") || !have_tool("openssl") {
+        return;
+    }
+    let b = Built::new(&loopback_recipe(40));
+    // The API server's certificate on the load balancer's address, demanding a client certificate.
+    let log = b.t.join("s_server.log");
+    let server = api_server(&b, "127.0.0.46:6443", &log);
+    let out = kubectl_healthz(&b.out("node1.kubeconfig"));
     let body = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -445,10 +456,7 @@ fn mutual_tls_through_a_worker_kubeconfig() {
         .arg(&recipe)
         .arg("--seed-file")
         .arg(&seed));
-    let out = run(Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(other.join("out/node1.kubeconfig"))
-        .args(["get", "--raw", "/healthz", "--request-timeout=10s"]));
+    let out = kubectl_healthz(&other.join("out/node1.kubeconfig"));
     assert!(
         !out.status.success(),
         "a kubeconfig from another seed must fail"
@@ -508,31 +516,7 @@ fn nginx_proxies_kubectl_to_a_master_through_the_load_balancer_config() {
         .arg("-p")
         .arg(b.t.path()));
     // master1's API server (openssl with the API server certificate) behind the load balancer.
-    let api = b.out("kubernetes");
-    let _master = Server(
-        Command::new("openssl")
-            .args([
-                "s_server",
-                "-accept",
-                "127.0.0.51:6443",
-                "-www",
-                "-Verify",
-                "1",
-                "-verify_return_error",
-            ])
-            .arg("-cert")
-            .arg(api.join("kubernetes.pem"))
-            .arg("-key")
-            .arg(api.join("kubernetes-key.pem"))
-            .arg("-CAfile")
-            .arg(b.out("ca").join("ca.pem"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("openssl s_server"),
-    );
-    wait_listening("127.0.0.51:6443");
+    let _master = api_server(&b, "127.0.0.51:6443", &b.t.join("s_server.log"));
     let _lb = Server(
         Command::new("nginx")
             .arg("-c")
@@ -546,10 +530,7 @@ fn nginx_proxies_kubectl_to_a_master_through_the_load_balancer_config() {
             .expect("nginx"),
     );
     wait_listening("127.0.0.56:6443");
-    let out = run(Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(b.out("node2.kubeconfig"))
-        .args(["get", "--raw", "/healthz", "--request-timeout=10s"]));
+    let out = kubectl_healthz(&b.out("node2.kubeconfig"));
     let body = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
