@@ -7,21 +7,16 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::build::{Reporter, realise};
-use crate::plan::Plan;
 use crate::seed::{Seed, SeedError};
-use crate::store::{Outcome, Store};
+use crate::store::Outcome;
 
 /// Build every artifact of a recipe into the store and link the results under --out.
 ///
 /// Creates the seed on first use (and says so). Example: hardway build recipes/seed.toml -j 4
 #[derive(clap::Args)]
 pub struct Args {
-    /// The recipe (TOML).
-    recipe: PathBuf,
     #[command(flatten)]
-    seed: super::SeedArgs,
-    #[command(flatten)]
-    store: super::StoreArgs,
+    target: super::TargetArgs,
     /// Builders to run at once [default: number of CPUs].
     #[arg(short = 'j', long = "jobs")]
     jobs: Option<usize>,
@@ -49,23 +44,9 @@ impl Reporter for StderrReporter {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let start = Instant::now();
-    let recipe = super::load_recipe(&args.recipe)?;
-    let seed = match Seed::load(&args.seed.seed_file) {
-        Ok(s) => s,
-        Err(SeedError::Missing(path)) => {
-            let s = Seed::create(&path)?;
-            eprintln!(
-                "hardway: NOTE: created a new secret seed at {} (fingerprint {}).\n\
-                 hardway: BACK IT UP: it is the root of every key; losing it means a new CA for the cluster.",
-                path.display(),
-                s.fingerprint()
-            );
-            s
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let plan = Plan::new(&recipe, seed.fingerprint())?;
-    let store = Store::open(&args.store.store)?;
+    let super::Loaded {
+        seed, plan, store, ..
+    } = args.target.load_with(load_or_create_seed)?;
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -101,6 +82,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The seed, created (loudly) on first use.
+fn load_or_create_seed(path: &Path) -> anyhow::Result<Seed> {
+    match Seed::load(path) {
+        Ok(s) => Ok(s),
+        Err(SeedError::Missing(path)) => {
+            let s = Seed::create(&path)?;
+            eprintln!(
+                "hardway: NOTE: created a new secret seed at {} (fingerprint {}).\n\
+                 hardway: BACK IT UP: it is the root of every key; losing it means a new CA for the cluster.",
+                path.display(),
+                s.fingerprint()
+            );
+            Ok(s)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Points `out/<name>` at `target`, replacing an older link atomically.

@@ -1,11 +1,6 @@
 //! `hardway check`: audit a build; exit 1 on any error.
 
-use std::path::PathBuf;
-
 use crate::check::check;
-use crate::plan::Plan;
-use crate::seed::Seed;
-use crate::store::Store;
 
 /// Audit a build: chain of trust, CN/O for the Node authorizer and RBAC, API server SANs, kubeconfigs,
 /// validity windows, least privilege per host, one encryption config on all masters.
@@ -14,12 +9,8 @@ use crate::store::Store;
 /// Example: hardway check recipes/seed.toml --date 2026-06-01
 #[derive(clap::Args)]
 pub struct Args {
-    /// The recipe (TOML) that was built.
-    recipe: PathBuf,
     #[command(flatten)]
-    seed: super::SeedArgs,
-    #[command(flatten)]
-    store: super::StoreArgs,
+    target: super::TargetArgs,
     /// Check validity as of this day (YYYY-MM-DD, UTC) [default: today]. Warns when a certificate expires
     /// within 30 days of it.
     #[arg(long)]
@@ -27,10 +18,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<bool> {
-    let recipe = super::load_recipe(&args.recipe)?;
-    let seed = Seed::load(&args.seed.seed_file)?;
-    let plan = Plan::new(&recipe, seed.fingerprint())?;
-    let store = Store::open(&args.store.store)?;
+    let super::Loaded {
+        recipe,
+        plan,
+        store,
+        ..
+    } = args.target.load()?;
     let date = match &args.date {
         Some(d) => parse_date(d)?,
         // The only clock read of hardway: "today" for an audit, never in an output.

@@ -67,7 +67,47 @@ pub fn run() -> anyhow::Result<bool> {
     }
 }
 
-/// Loads and validates a recipe; its error already names file, line, column and field.
-fn load_recipe(path: &std::path::Path) -> anyhow::Result<crate::recipe::Recipe> {
-    crate::recipe::Recipe::load(path).map_err(|e| anyhow::anyhow!("{e}"))
+/// The recipe, seed and store a command works on.
+#[derive(clap::Args, Clone)]
+pub struct TargetArgs {
+    /// The recipe (TOML).
+    pub recipe: PathBuf,
+    #[command(flatten)]
+    pub seed: SeedArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// A validated recipe, its seed, its plan and the open store.
+pub struct Loaded {
+    pub recipe: crate::recipe::Recipe,
+    pub seed: crate::seed::Seed,
+    pub plan: crate::plan::Plan,
+    pub store: crate::store::Store,
+}
+
+impl TargetArgs {
+    /// Loads in the order that writes nothing for a bad recipe or seed: recipe, seed (through `seed`, which
+    /// may create it), plan, then the store.
+    pub fn load_with(
+        &self,
+        seed: impl FnOnce(&std::path::Path) -> anyhow::Result<crate::seed::Seed>,
+    ) -> anyhow::Result<Loaded> {
+        let recipe =
+            crate::recipe::Recipe::load(&self.recipe).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let seed = seed(&self.seed.seed_file)?;
+        let plan = crate::plan::Plan::new(&recipe, seed.fingerprint())?;
+        let store = crate::store::Store::open(&self.store.store)?;
+        Ok(Loaded {
+            recipe,
+            seed,
+            plan,
+            store,
+        })
+    }
+
+    /// As [`TargetArgs::load_with`], with a seed that must exist.
+    pub fn load(&self) -> anyhow::Result<Loaded> {
+        self.load_with(|path| Ok(crate::seed::Seed::load(path)?))
+    }
 }
