@@ -136,3 +136,27 @@ fn check_before_build_says_what_to_do() {
     );
     assert!(err.contains("run `hardway build` first"), "{err}");
 }
+
+#[test]
+fn a_users_key_in_a_bundle_is_caught() {
+    let text = std::fs::read_to_string(repo().join("recipes/seed.toml")).expect("recipe")
+        + "\n[[pki.users]]\nname = \"ci\"\ngroups = [\"system:masters\"]\n";
+    let b = Built::new(&text);
+    let (ok, out) = check(&b, "2026-06-01");
+    assert!(ok, "{out}");
+    let key = b.out("user-ci").join("user-ci-key.pem");
+    let len = std::fs::metadata(&key).expect("key").len();
+    let sha = crate::util::ok(std::process::Command::new("sha256sum").arg(&key));
+    let manifest = b.out("lb.manifest");
+    let mut text = std::fs::read_to_string(&manifest).expect("manifest");
+    text.push_str(&format!("f 0600 {} {len} /var/ci-key.pem\n", &sha[..64]));
+    tamper(&manifest, text.as_bytes());
+    let (ok, out) = check(&b, "2026-06-01");
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(
+            "error: lb: least privilege: receives the user-ci private key at /var/ci-key.pem"
+        ),
+        "{out}"
+    );
+}

@@ -510,6 +510,21 @@ fn secrets(ctx: &Ctx) -> BTreeMap<[u8; 32], Secret> {
         };
     let masters = || Box::new(|h: &Host| h.role == Role::Master);
     let nobody = || Box::new(|_: &Host| false);
+    // Every private key belongs on no host unless a rule below says which (later inserts replace earlier).
+    for node in ctx
+        .plan
+        .nodes
+        .iter()
+        .filter(|n| n.drv.builder == crate::pki::KEY_BUILDER)
+    {
+        let base = node.drv.name.trim_end_matches("-key");
+        add(
+            &node.drv.name,
+            &format!("{base}-key.pem"),
+            format!("the {base} private key"),
+            nobody(),
+        );
+    }
     for base in ["ca", "kubernetes", "service-account"] {
         add(
             base,
@@ -532,20 +547,7 @@ fn secrets(ctx: &Ctx) -> BTreeMap<[u8; 32], Secret> {
             masters(),
         );
     }
-    // Client keys travel inside kubeconfigs only; the operator's kubeconfig never goes to a host.
-    for base in [
-        "admin",
-        "kube-proxy",
-        "kube-controller-manager",
-        "kube-scheduler",
-    ] {
-        add(
-            base,
-            &format!("{base}-key.pem"),
-            format!("the {base} private key"),
-            nobody(),
-        );
-    }
+    // Client keys travel inside kubeconfigs only (covered above); the operator's kubeconfig goes nowhere.
     add(
         "admin-remote-kubeconfig",
         "admin-remote.kubeconfig",
