@@ -26,19 +26,27 @@ pub struct Args {
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// Also list every reused store path (built ones are always listed).
+    #[arg(short, long)]
+    verbose: bool,
 }
 
-struct StderrReporter;
+struct StderrReporter {
+    verbose: bool,
+}
 
 impl Reporter for StderrReporter {
     fn realised(&self, _name: &str, store_name: &str, outcome: Outcome, took: Duration) {
-        if outcome == Outcome::Built {
-            let _ = writeln!(
-                std::io::stderr().lock(),
-                "built {store_name} ({:.1} ms)",
-                took.as_secs_f64() * 1e3
-            );
-        }
+        let word = match outcome {
+            Outcome::Built => "built",
+            Outcome::Reused if self.verbose => "reused",
+            Outcome::Reused => return,
+        };
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "{word} {store_name} ({:.1} ms)",
+            took.as_secs_f64() * 1e3
+        );
     }
 }
 
@@ -50,7 +58,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let summary = realise(&plan, &store, &seed, jobs, &StderrReporter)?;
+    let reporter = StderrReporter {
+        verbose: args.verbose,
+    };
+    let summary = realise(&plan, &store, &seed, jobs, &reporter)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     for root in &plan.roots {
