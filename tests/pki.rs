@@ -73,7 +73,11 @@ fn file(out: &Path, base: &str, suffix: &str) -> PathBuf {
 /// Runs openssl; asserts success; returns stdout.
 fn openssl(args: &[&str], paths: &[&Path]) -> String {
     let mut cmd = Command::new("openssl");
-    cmd.args(args);
+    match args.split_first() {
+        // Certificate checks happen at a fixed moment inside the seed's validity windows, not today.
+        Some((&"verify", rest)) => cmd.args(["verify", "-attime", VERIFY_AT]).args(rest),
+        _ => cmd.args(args),
+    };
     for p in paths {
         cmd.arg(p);
     }
@@ -400,7 +404,15 @@ impl Server {
             .port();
         let mut child = Command::new("openssl")
             .args(["s_server", "-accept", &format!("127.0.0.1:{port}")])
-            .args(["-Verify", "1", "-verify_return_error", "-www", "-cert"])
+            .args([
+                "-Verify",
+                "1",
+                "-verify_return_error",
+                "-attime",
+                VERIFY_AT,
+                "-www",
+                "-cert",
+            ])
             .arg(file(out, "kubernetes", ".pem"))
             .arg("-key")
             .arg(file(out, "kubernetes", "-key.pem"))
@@ -440,7 +452,14 @@ impl Drop for Server {
 fn tls_client(port: u16, ca: &Path, cert: &Path, key: &Path) -> (bool, String) {
     let mut child = Command::new("openssl")
         .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
-        .args(["-verify_return_error", "-verify_ip", "127.0.0.1", "-quiet"])
+        .args([
+            "-verify_return_error",
+            "-verify_ip",
+            "127.0.0.1",
+            "-attime",
+            VERIFY_AT,
+            "-quiet",
+        ])
         .arg("-CAfile")
         .arg(ca)
         .arg("-cert")

@@ -6,6 +6,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// A moment inside every certificate window of recipes/seed.toml (2026-06-01T00:00:00Z, Unix seconds), for
+/// openssl's `-attime`: the seed's leaves expire on 2027-01-01, and tests must not depend on the day they run.
+pub const VERIFY_AT: &str = "1780272000";
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -200,9 +204,17 @@ impl Built {
 
 /// The seed recipe with every address moved to 127.0.0.x (masters .21/.22, workers .23/.24, lb .26) so real
 /// servers can listen on them.
+/// Certificates last 100 years from the seed's issue date, so clients that read the clock (kubectl) accept them
+/// whatever day the tests run.
 pub fn loopback_recipe(base: u8) -> String {
     let text = std::fs::read_to_string(repo().join("recipes/seed.toml")).expect("recipe");
-    let mut t = text;
+    let mut t = text
+        .replace("ca_validity_hours = 43800", "ca_validity_hours = 876000")
+        .replace("validity_hours = 8760 ", "validity_hours = 876000 ");
+    assert!(
+        t.contains("validity_hours = 876000 "),
+        "recipes/seed.toml changed: update loopback_recipe"
+    );
     for (from, last) in [("221", 1u8), ("222", 2), ("223", 3), ("224", 4), ("226", 6)] {
         t = t.replace(
             &format!("10.128.15.{from}"),
