@@ -88,7 +88,8 @@ fn run_builder(drv: &Derivation, ctx: &BuildContext, out: &mut OutputWriter) -> 
     }
 }
 
-fn params<P: serde::de::DeserializeOwned>(drv: &Derivation) -> Result<P, String> {
+/// A derivation's parameters as the builder's type.
+pub(crate) fn params<P: serde::de::DeserializeOwned>(drv: &Derivation) -> Result<P, String> {
     drv.params
         .deserialized()
         .map_err(|e| format!("malformed parameters: {e}"))
@@ -102,7 +103,11 @@ pub fn input<'a>(ctx: &'a BuildContext, role: &str) -> Result<&'a std::path::Pat
         .ok_or_else(|| format!("missing input {role:?}"))
 }
 
-fn check_seed(ctx: &BuildContext, planned: &crate::seed::Fingerprint) -> Result<(), String> {
+/// Refuses to build with a seed other than the one the derivation was planned with.
+pub(crate) fn check_seed(
+    ctx: &BuildContext,
+    planned: &crate::seed::Fingerprint,
+) -> Result<(), String> {
     if ctx.seed.fingerprint() == *planned {
         Ok(())
     } else {

@@ -430,3 +430,28 @@ fn openssl_rsa_signature_matches_ours() {
         .arg(&msg));
     assert_eq!(out.stdout, key.sign(b"abc").expect("sign"));
 }
+
+#[test]
+fn pkcs8_pem_reads_back_to_the_same_key() {
+    for alg in Algorithm::ALL {
+        let key = PrivateKey::generate(alg, &[7u8; 32]).expect("generate");
+        let back = PrivateKey::from_pkcs8_pem(&key.to_pkcs8_pem()).expect("read back");
+        assert_eq!(back.algorithm(), alg);
+        assert_eq!(back.to_pkcs8_der(), key.to_pkcs8_der(), "{alg}");
+        assert_eq!(
+            back.sign(b"m").expect("sign"),
+            key.sign(b"m").expect("sign"),
+            "{alg}"
+        );
+    }
+    assert!(matches!(
+        PrivateKey::from_pkcs8_pem(
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+        ),
+        Err(KeyError::NotAKey(_))
+    ));
+    assert!(matches!(
+        PrivateKey::from_pkcs8_der(b"junk"),
+        Err(KeyError::NotAKey(_))
+    ));
+}

@@ -45,7 +45,7 @@ fn ds(d: &x509_cert::ext::pkix::name::DirectoryString) -> String {
 
 impl CertInfo {
     pub fn from_pem(pem: &str) -> Result<CertInfo, String> {
-        let (label, der) = crypto::pem_decode(pem)?;
+        let (label, der) = crate::keys::pem_decode(pem).ok_or("not PEM")?;
         if label != "CERTIFICATE" {
             return Err(format!("expected a CERTIFICATE, found {label:?}"));
         }

@@ -22,7 +22,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use ::rsa::pkcs1v15::SigningKey as RsaSigningKey;
-use ::rsa::pkcs8::{EncodePrivateKey, EncodePublicKey};
+use ::rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
 use ::rsa::sha2::Sha256;
 use ::rsa::signature::{SignatureEncoding, Signer};
 use zeroize::Zeroizing;
@@ -149,6 +149,9 @@ pub enum KeyError {
     /// Signing failed.
     #[error("signing failed: {0}")]
     Signing(&'static str),
+    /// Bytes that are not a key this module reads; the text says what was expected, never a value.
+    #[error("not a readable private key: {0}")]
+    NotAKey(&'static str),
     /// An internal invariant failed; the text names the step, never a value.
     #[error("internal key error: {0}")]
     Internal(&'static str),
@@ -208,6 +211,47 @@ impl PrivateKey {
             _ => return Err(KeyError::EcdsaScalarOutOfRange),
         };
         Ok(PrivateKey { alg, inner })
+    }
+
+    /// Reads a PKCS#8 DER private key of one of the [`Algorithm`]s (as [`PrivateKey::to_pkcs8_der`] writes).
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<PrivateKey, KeyError> {
+        if let Ok(k) = ::rsa::PrivateKey::from_pkcs8_der(der) {
+            let alg = match ::rsa::traits::PublicKeyParts::size(&k) * 8 {
+                2048 => Algorithm::Rsa2048,
+                3072 => Algorithm::Rsa3072,
+                4096 => Algorithm::Rsa4096,
+                _ => {
+                    return Err(KeyError::NotAKey(
+                        "an RSA modulus of 2048, 3072 or 4096 bits",
+                    ));
+                }
+            };
+            return Ok(PrivateKey {
+                alg,
+                inner: Inner::Rsa(Box::new(RsaSigningKey::new(k))),
+            });
+        }
+        if let Ok(k) = p256::ecdsa::SigningKey::from_pkcs8_der(der) {
+            return Ok(PrivateKey {
+                alg: Algorithm::EcdsaP256,
+                inner: Inner::P256(k),
+            });
+        }
+        if let Ok(k) = p384::ecdsa::SigningKey::from_pkcs8_der(der) {
+            return Ok(PrivateKey {
+                alg: Algorithm::EcdsaP384,
+                inner: Inner::P384(k),
+            });
+        }
+        Err(KeyError::NotAKey("PKCS#8 RSA, P-256 or P-384"))
+    }
+
+    /// Reads a PKCS#8 PEM private key (`-----BEGIN PRIVATE KEY-----`).
+    pub fn from_pkcs8_pem(pem: &str) -> Result<PrivateKey, KeyError> {
+        match pem_decode(pem) {
+            Some((label, der)) if label == "PRIVATE KEY" => PrivateKey::from_pkcs8_der(&der),
+            _ => Err(KeyError::NotAKey("a PEM block labelled PRIVATE KEY")),
+        }
     }
 
     /// The key's algorithm.
@@ -290,8 +334,30 @@ pub fn generate_rsa_pkcs8_der(bits: usize, seed: &[u8]) -> Result<Zeroizing<Vec<
     Ok(Zeroizing::new(doc.as_bytes().to_vec()))
 }
 
+/// The first RFC 7468 PEM block of `text`: its label and DER bytes; `None` when there is none.
+pub fn pem_decode(text: &str) -> Option<(String, Zeroizing<Vec<u8>>)> {
+    use base64::Engine as _;
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let label = lines
+        .next()?
+        .strip_prefix("-----BEGIN ")?
+        .strip_suffix("-----")?
+        .to_string();
+    let mut b64 = Zeroizing::new(String::new());
+    for l in lines {
+        if l == format!("-----END {label}-----") {
+            let der = base64::engine::general_purpose::STANDARD
+                .decode(b64.as_bytes())
+                .ok()?;
+            return Some((label, Zeroizing::new(der)));
+        }
+        b64.push_str(l);
+    }
+    None
+}
+
 /// RFC 7468 PEM with `\n` line endings and 64-character lines.
-fn pem_encode(label: &str, der: &[u8]) -> String {
+pub fn pem_encode(label: &str, der: &[u8]) -> String {
     use base64::Engine as _;
     let b64 = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(der));
     let mut out = String::with_capacity(b64.len() + b64.len() / 64 + 2 * label.len() + 40);

@@ -1,10 +1,5 @@
 //! The `pki.key` and `pki.cert` builders.
 
-use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::Mutex;
-
-use base64::Engine as _;
 use rcgen::string::{Ia5String, PrintableString};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue,
@@ -13,17 +8,17 @@ use rcgen::{
 use zeroize::Zeroizing;
 
 use super::{CertParams, INPUT_CA, INPUT_KEY, KeyParams, KeyRef, Name, Profile, San, Signer};
-use crate::build::BuildContext;
+use crate::build::{BuildContext, check_seed, input, params};
 use crate::derivation::{Derivation, to_canonical_cbor};
-use crate::keys::PrivateKey;
-use crate::seed::{Fingerprint, Seed};
+use crate::keys::{PrivateKey, pem_encode};
+use crate::seed::Seed;
 use crate::store::{FileMode, OutputWriter};
 
 /// `pki.key`: writes `<name>-key.pem`.
 pub fn key(drv: &Derivation, ctx: &BuildContext, out: &mut OutputWriter) -> Result<(), String> {
     let p: KeyParams = params(drv)?;
     check_seed(ctx, &p.seed)?;
-    let key = private_key(ctx.seed, &p.key_ref())?;
+    let key = derive_key(ctx.seed, &p.key_ref())?;
     out.file(
         &key_file(&p.name),
         key.to_pkcs8_pem().as_bytes(),
@@ -35,8 +30,7 @@ pub fn key(drv: &Derivation, ctx: &BuildContext, out: &mut OutputWriter) -> Resu
 pub fn cert(drv: &Derivation, ctx: &BuildContext, out: &mut OutputWriter) -> Result<(), String> {
     let p: CertParams = params(drv)?;
     check_seed(ctx, &p.seed)?;
-    let key = private_key(ctx.seed, &p.key)?;
-    let key_pem = key_input(ctx, INPUT_KEY, &p.key, &key)?;
+    let (key, key_pem) = key_input(ctx, INPUT_KEY, &p.key)?;
     let subject_key = Signer::new(&key)?;
     let mut params = certificate_params(&p, &subject_key)?;
     // A CSR carries neither serial nor authority key identifier: make it before they are set.
@@ -47,8 +41,7 @@ pub fn cert(drv: &Derivation, ctx: &BuildContext, out: &mut OutputWriter) -> Res
     let cert = match &p.issuer {
         None => params.self_signed(&subject_key),
         Some(issuer) => {
-            let ca_key = private_key(ctx.seed, &issuer.key)?;
-            key_input(ctx, INPUT_CA, &issuer.key, &ca_key)?;
+            let (ca_key, _) = key_input(ctx, INPUT_CA, &issuer.key)?;
             let ca_signer = Signer::new(&ca_key)?;
             let mut issuer_params = CertificateParams::default();
             issuer_params.distinguished_name = distinguished_name(&issuer.subject)?;
@@ -61,13 +54,13 @@ pub fn cert(drv: &Derivation, ctx: &BuildContext, out: &mut OutputWriter) -> Res
     .map_err(|e| format!("signing the certificate: {e}"))?;
     out.file(
         &format!("{}.pem", p.name),
-        pem("CERTIFICATE", cert.der()).as_bytes(),
+        pem_encode("CERTIFICATE", cert.der()).as_bytes(),
         FileMode::Public,
     )?;
     out.file(&key_file(&p.name), &key_pem, FileMode::Secret)?;
     out.file(
         &format!("{}.csr", p.name),
-        pem("CERTIFICATE REQUEST", csr.der()).as_bytes(),
+        pem_encode("CERTIFICATE REQUEST", csr.der()).as_bytes(),
         FileMode::Public,
     )
 }
@@ -166,55 +159,37 @@ fn serial(drv: &Derivation) -> SerialNumber {
     SerialNumber::from_slice(&bytes)
 }
 
-/// Reads `<input>/<key name>-key.pem` and checks it is the key the seed gives for `key`: the builder signs
-/// with the regenerated key, so a corrupted or foreign input is refused rather than silently ignored.
+/// Reads `<input>/<key name>-key.pem`, the key its derivation made, and checks it has the planned algorithm.
+/// Returns the key and its file's bytes (copied unchanged into certificate outputs).
 fn key_input(
     ctx: &BuildContext,
     role: &str,
     key: &KeyRef,
-    expected: &PrivateKey,
-) -> Result<Zeroizing<Vec<u8>>, String> {
-    let dir: &Path = ctx
-        .inputs
-        .get(role)
-        .ok_or_else(|| format!("missing input {role:?}"))?;
-    let path = dir.join(key_file(&key.name));
+) -> Result<(PrivateKey, Zeroizing<Vec<u8>>), String> {
+    let path = input(ctx, role)?.join(key_file(&key.name));
     let bytes = Zeroizing::new(
         std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?,
     );
-    if bytes.as_slice() != expected.to_pkcs8_pem().as_bytes() {
+    let parsed = std::str::from_utf8(&bytes)
+        .map_err(|_| crate::keys::KeyError::NotAKey("PEM text"))
+        .and_then(PrivateKey::from_pkcs8_pem)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if parsed.algorithm() != key.algorithm {
         return Err(format!(
-            "{} is not the {} key the seed gives for {:?} generation {}",
+            "{} is a {} key; the plan wants {}",
             path.display(),
-            key.algorithm,
-            key.name,
-            key.generation
+            parsed.algorithm(),
+            key.algorithm
         ));
     }
-    Ok(bytes)
+    Ok((parsed, bytes))
 }
 
-/// Keys generated in this process, by (seed fingerprint, purpose). RSA det-keygen takes tens of milliseconds
-/// and every certificate needs its own key and its issuer's; the cache changes no output byte.
-static KEYS: Mutex<BTreeMap<KeyId, PrivateKey>> = Mutex::new(BTreeMap::new());
-
-/// (seed fingerprint, key purpose): names a key without holding any secret.
-type KeyId = ([u8; 32], Vec<u8>);
-
 /// The private key `key` of the cluster with seed `seed`: det-keygen from a purpose-bound secret.
-fn private_key(seed: &Seed, key: &KeyRef) -> Result<PrivateKey, String> {
-    let purpose = purpose(key);
-    let id = (*seed.fingerprint().as_bytes(), purpose);
-    if let Some(k) = KEYS.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
-        return Ok(k.clone());
-    }
-    let c2sp_seed = Zeroizing::new(seed.derive(&id.1));
-    let k = PrivateKey::generate(key.algorithm, c2sp_seed.as_slice())
-        .map_err(|e| format!("generating the {} key {:?}: {e}", key.algorithm, key.name))?;
-    KEYS.lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(id, k.clone());
-    Ok(k)
+fn derive_key(seed: &Seed, key: &KeyRef) -> Result<PrivateKey, String> {
+    let c2sp_seed = Zeroizing::new(seed.derive(&purpose(key)));
+    PrivateKey::generate(key.algorithm, c2sp_seed.as_slice())
+        .map_err(|e| format!("generating the {} key {:?}: {e}", key.algorithm, key.name))
 }
 
 /// Canonical CBOR `{kind: "key", name, algorithm, generation}`: what a key's secret is bound to.
@@ -233,33 +208,6 @@ fn purpose(key: &KeyRef) -> Vec<u8> {
     to_canonical_cbor(&purpose).expect("plain purpose map")
 }
 
-/// RFC 7468 PEM, 64-character lines, `\n` endings.
-fn pem(label: &str, der: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        // base64 is ASCII.
-        out.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
-}
-
-fn params<P: serde::de::DeserializeOwned>(drv: &Derivation) -> Result<P, String> {
-    drv.params
-        .deserialized()
-        .map_err(|e| format!("malformed parameters: {e}"))
-}
-
-fn check_seed(ctx: &BuildContext, planned: &Fingerprint) -> Result<(), String> {
-    if ctx.seed.fingerprint() == *planned {
-        Ok(())
-    } else {
-        Err("planned with another seed than the one given".to_string())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,7 +215,8 @@ mod tests {
     #[test]
     fn serial_is_positive_and_at_most_16_octets() {
         for i in 0..64u32 {
-            let d = Derivation::new("x", "pki.cert", 1, &i, BTreeMap::new()).expect("drv");
+            let d = Derivation::new("x", "pki.cert", 1, &i, std::collections::BTreeMap::new())
+                .expect("drv");
             let s = serial(&d).to_bytes();
             assert!(!s.is_empty() && s.len() <= 16, "{s:?}");
             assert!(s[0] & 0x80 == 0 && s[0] != 0, "{s:?}");
