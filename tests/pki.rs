@@ -720,25 +720,6 @@ fn users_extra_sans_and_algorithm_overrides() {
     );
 }
 
-/// Asserts that building `text` fails with `r.toml:<line of needle>:`, `field` and `words` in the error.
-fn assert_rejected(text: &str, needle: &str, field: &str, words: &str) {
-    let t = TestDir::new();
-    let recipe = t.write("r.toml", text);
-    let at = text
-        .find(needle)
-        .unwrap_or_else(|| panic!("{needle:?} not in recipe"));
-    let line = text[..at].matches('\n').count() + 1;
-    let err = fails(hardway().current_dir(t.path()).arg("build").arg(&recipe));
-    let place = format!("r.toml:{line}:");
-    assert!(err.contains(&place), "error must name {place}: {err}");
-    assert!(err.contains(field), "error must name field {field}: {err}");
-    assert!(
-        err.to_lowercase().contains(&words.to_lowercase()),
-        "error must say {words:?}: {err}"
-    );
-    assert!(!t.join("store").exists(), "a failing recipe wrote a store");
-}
-
 #[test]
 fn bad_pki_fields_are_refused_with_their_place() {
     let pki =

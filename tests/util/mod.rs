@@ -223,3 +223,36 @@ pub fn loopback_recipe(base: u8) -> String {
     }
     t
 }
+
+/// 1-based line of the first occurrence of `needle` in `text`.
+pub fn line_of(text: &str, needle: &str) -> usize {
+    let at = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} not in recipe"));
+    text[..at].matches('\n').count() + 1
+}
+
+/// Builds `text`; asserts failure, that the error names `r.toml:<line of needle>:` and `field`, and that no
+/// store, out/ or seed was written.
+pub fn assert_rejected(text: &str, needle: &str, field: &str, words: &str) {
+    assert_rejected_at(text, line_of(text, needle), field, words);
+}
+
+pub fn assert_rejected_at(text: &str, line: usize, field: &str, words: &str) {
+    let t = TestDir::new();
+    let recipe = t.write("r.toml", text);
+    let err = fails(hardway().current_dir(t.path()).arg("build").arg(&recipe));
+    let place = format!("r.toml:{line}:");
+    assert!(err.contains(&place), "error must name {place}: {err}");
+    assert!(err.contains(field), "error must name field {field}: {err}");
+    assert!(
+        err.to_lowercase().contains(&words.to_lowercase()),
+        "error must say {words:?}: {err}"
+    );
+    for written in ["store", "out", "secrets"] {
+        assert!(
+            !t.join(written).exists(),
+            "a failing recipe wrote {written}/"
+        );
+    }
+}
