@@ -18,7 +18,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hardway::bundle::{
+use hardway::formats::bundle::{
     Entry, Overlay, Segment, write_bundle, write_bundle_with_segments, write_tar,
 };
 

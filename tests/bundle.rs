@@ -1,4 +1,4 @@
-//! Per-host bundles (`hardway::bundle`): byte-for-byte determinism, and what the real tools make of them —
+//! Per-host bundles (`hardway::formats::bundle`): byte-for-byte determinism, and what the real tools make of them —
 //! GNU tar (listing, extraction as root, and a byte-for-byte rebuild of the tar stream), gzip, Python's
 //! tarfile and hashlib, sha256sum — plus segments spliced into several bundles, manifests, overlay
 //! listings, and the errors bad overlays get.
@@ -8,7 +8,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use hardway::bundle::{
+use hardway::formats::bundle::{
     BundleDigest, BundleError, Entry, EntryKind, Manifest, Overlay, RecordKind, Segment,
     write_bundle, write_bundle_with_segments,
 };

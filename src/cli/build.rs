@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::build::{Reporter, realise};
-use crate::seed::{Seed, SeedError};
-use crate::store::Outcome;
+use crate::engine::scheduler::{Reporter, realise};
+use crate::engine::seed::{Seed, SeedError};
+use crate::engine::store::Outcome;
 
 /// Build every artifact of a recipe into the store and link the results under --out.
 ///
@@ -61,7 +61,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let reporter = StderrReporter {
         verbose: args.verbose,
     };
-    let summary = realise(&plan, &store, &seed, jobs, &reporter)?;
+    let registry = crate::plan::registry()?;
+    let summary = realise(&plan, &store, &seed, &registry, jobs, &reporter)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     for root in &plan.roots {

@@ -1,6 +1,6 @@
 //! `hardway check`: audit a build; exit 1 on any error.
 
-use crate::check::check;
+use crate::ops::check::check;
 
 /// Audit a build: chain of trust, CN/O for the Node authorizer and RBAC, API server SANs, kubeconfigs,
 /// validity windows, least privilege per host, one encryption config on all masters.

@@ -1,6 +1,6 @@
 //! `hardway init`: make a new secret seed.
 
-use crate::seed::Seed;
+use crate::engine::seed::Seed;
 
 /// Make a new 32-byte secret seed from the OS RNG (mode 0600). Never overwrites an existing seed.
 ///

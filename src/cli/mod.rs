@@ -81,9 +81,9 @@ pub struct TargetArgs {
 /// A validated recipe, its seed, its plan and the open store.
 pub struct Loaded {
     pub recipe: crate::recipe::Recipe,
-    pub seed: crate::seed::Seed,
-    pub plan: crate::plan::Plan,
-    pub store: crate::store::Store,
+    pub seed: crate::engine::seed::Seed,
+    pub plan: crate::engine::graph::Graph,
+    pub store: crate::engine::store::Store,
 }
 
 impl TargetArgs {
@@ -91,13 +91,13 @@ impl TargetArgs {
     /// may create it), plan, then the store.
     pub fn load_with(
         &self,
-        seed: impl FnOnce(&std::path::Path) -> anyhow::Result<crate::seed::Seed>,
+        seed: impl FnOnce(&std::path::Path) -> anyhow::Result<crate::engine::seed::Seed>,
     ) -> anyhow::Result<Loaded> {
         let recipe =
             crate::recipe::Recipe::load(&self.recipe).map_err(|e| anyhow::anyhow!("{e}"))?;
         let seed = seed(&self.seed.seed_file)?;
-        let plan = crate::plan::Plan::new(&recipe, seed.fingerprint())?;
-        let store = crate::store::Store::open(&self.store.store)?;
+        let plan = crate::plan::plan(&recipe, seed.fingerprint())?;
+        let store = crate::engine::store::Store::open(&self.store.store)?;
         Ok(Loaded {
             recipe,
             seed,
@@ -108,6 +108,6 @@ impl TargetArgs {
 
     /// As [`TargetArgs::load_with`], with a seed that must exist.
     pub fn load(&self) -> anyhow::Result<Loaded> {
-        self.load_with(|path| Ok(crate::seed::Seed::load(path)?))
+        self.load_with(|path| Ok(crate::engine::seed::Seed::load(path)?))
     }
 }

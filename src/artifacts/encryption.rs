@@ -8,14 +8,51 @@
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use crate::derivation::to_canonical_cbor;
-use crate::recipe::{EncryptionKey, Provider};
-use crate::seed::{Fingerprint, Seed};
-use crate::yaml::Yaml;
+use std::collections::BTreeMap;
 
-pub const BUILDER: &str = "encryption-config";
-pub const BUILDER_VERSION: u64 = 1;
+use super::PlanError;
+use crate::engine::builder::{self, BuildContext, Builder, BuilderError};
+use crate::engine::derivation::to_canonical_cbor;
+use crate::engine::graph::Graph;
+use crate::engine::seed::{Fingerprint, Seed};
+use crate::engine::store::{FileMode, OutputWriter};
+use crate::formats::yaml::Yaml;
+use crate::recipe::{EncryptionKey, Provider, Recipe};
+
 pub const FILE: &str = "encryption-config.yaml";
+/// The derivation's (and `out/` link's) name.
+pub const NAME: &str = "encryption-config";
+
+/// The `encryption-config` builder: `encryption-config.yaml` (0600: it holds the keys).
+pub struct EncryptionConfigBuilder;
+
+impl Builder for EncryptionConfigBuilder {
+    const NAME: &'static str = "encryption-config";
+    const VERSION: u64 = 1;
+    type Params = Params;
+
+    fn build(
+        &self,
+        params: Params,
+        ctx: &BuildContext,
+        out: &mut OutputWriter,
+    ) -> Result<(), BuilderError> {
+        ctx.check_seed(&params.seed)?;
+        out.file(FILE, render(ctx.seed, &params).as_bytes(), FileMode::Secret)
+    }
+}
+
+/// Plans the encryption config (one for the cluster, shipped to every master).
+pub fn plan(recipe: &Recipe, seed: Fingerprint, graph: &mut Graph) -> Result<usize, PlanError> {
+    let params = Params::new(recipe.encryption.provider, &recipe.encryption.keys, seed);
+    let node = graph.add(builder::derivation::<EncryptionConfigBuilder>(
+        NAME,
+        &params,
+        BTreeMap::new(),
+    )?);
+    graph.root(NAME, node);
+    Ok(node)
+}
 
 /// Parameters of the encryption-config derivation.
 #[derive(Serialize, Deserialize)]

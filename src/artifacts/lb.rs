@@ -4,10 +4,63 @@
 //! The file goes to `/etc/nginx/tcpconf.d/kubernetes.conf`; nginx.conf needs, at its top level (outside
 //! `http {}`), the line [`INCLUDE_LINE`].
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-pub const BUILDER: &str = "nginx-stream";
-pub const BUILDER_VERSION: u64 = 1;
+use super::PlanError;
+use crate::engine::builder::{self, BuildContext, Builder, BuilderError};
+use crate::engine::graph::Graph;
+use crate::engine::store::{FileMode, OutputWriter};
+use crate::recipe::Recipe;
+
+/// The API servers' port, proxied.
+pub const API_PORT: u16 = 6443;
+
+/// The `nginx-stream` builder: [`FILE`] and [`INCLUDE_FILE`].
+pub struct NginxStreamBuilder;
+
+impl Builder for NginxStreamBuilder {
+    const NAME: &'static str = "nginx-stream";
+    const VERSION: u64 = 1;
+    type Params = Params;
+
+    fn build(
+        &self,
+        params: Params,
+        _ctx: &BuildContext,
+        out: &mut OutputWriter,
+    ) -> Result<(), BuilderError> {
+        out.file(FILE, render(&params).as_bytes(), FileMode::Public)?;
+        out.file(INCLUDE_FILE, render_include().as_bytes(), FileMode::Public)
+    }
+}
+
+/// The derivation (and `out/` link) name of a load balancer's config.
+pub fn derivation_name(lb_host: &str) -> String {
+    format!("{lb_host}-nginx-stream")
+}
+
+/// Plans the load balancer's config, if the recipe has a load balancer.
+pub fn plan(recipe: &Recipe, graph: &mut Graph) -> Result<Option<usize>, PlanError> {
+    let Some(lb) = recipe.load_balancer() else {
+        return Ok(None);
+    };
+    let params = Params {
+        listen: lb.ip.to_string(),
+        ports: vec![API_PORT, 443],
+        upstreams: recipe.masters().map(|m| socket(m.ip, API_PORT)).collect(),
+    };
+    let name = derivation_name(&lb.name);
+    let node = graph.add(builder::derivation::<NginxStreamBuilder>(
+        name.clone(),
+        &params,
+        BTreeMap::new(),
+    )?);
+    graph.root(&name, node);
+    Ok(Some(node))
+}
+
 pub const FILE: &str = "kubernetes.conf";
 /// Where the file goes on the load balancer.
 pub const TARGET: &str = "/etc/nginx/tcpconf.d/kubernetes.conf";

@@ -1,4 +1,6 @@
-//! Host overlays: which files each host gets, where, with which mode (owner root:root), by role.
+//! Host files: which files each host gets, where, with which mode (owner root:root), by role; and the
+//! `overlay` builder, which writes a host's overlay listing (every directory and file with mode, size and
+//! SHA-256) from the files' own store paths. The bundle (`super::bundle`) packs what the listing names.
 //!
 //! Follows "What goes where" of the tutorial, completed: masters get the CA pair (the controller manager signs
 //! with it), the API server and service-account pairs, the encryption config, the controller manager's and
@@ -6,18 +8,60 @@
 //! and kubeconfig, and kube-proxy's kubeconfig; the load balancer gets its nginx configuration and nothing secret.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::build::{BuildContext, input};
-use crate::bundle::{Entry, EntryKind, Overlay, write_bundle};
-use crate::nginx;
-use crate::recipe::{Host, Role};
-use crate::store::{FileMode, OutputWriter};
+use super::{PlanError, lb};
+use crate::engine::builder::{self, BuildContext, Builder, BuilderError};
+use crate::engine::derivation::DrvHash;
+use crate::engine::graph::Graph;
+use crate::engine::store::{FileMode, OutputWriter};
+use crate::formats::bundle::{BundleError, Overlay};
+use crate::recipe::{Host, Recipe, Role};
 
-pub const BUILDER: &str = "overlay";
-pub const BUILDER_VERSION: u64 = 1;
+/// The `overlay` builder: a host's overlay listing [`LISTING`].
+pub struct OverlayBuilder;
+
+impl Builder for OverlayBuilder {
+    const NAME: &'static str = "overlay";
+    const VERSION: u64 = 1;
+    type Params = Params;
+
+    fn build(
+        &self,
+        params: Params,
+        ctx: &BuildContext,
+        out: &mut OutputWriter,
+    ) -> Result<(), BuilderError> {
+        let overlay = assemble(&params.host, &params.dirs, &params.files, ctx)?;
+        let listing = overlay.render().map_err(HostFilesError::Bundle)?;
+        out.file(LISTING, listing.as_bytes(), FileMode::Public)
+    }
+}
+
+/// Why a host's files could not be listed or bundled.
+#[derive(Debug, thiserror::Error)]
+pub enum HostFilesError {
+    #[error("{path}: mode {mode:04o} is not one of 0600, 0644, 0755")]
+    Mode { path: String, mode: u32 },
+    #[error("the overlay listing is for {found:?}, not {host:?}")]
+    WrongHost { found: String, host: String },
+    #[error("{0} is not a file of the overlay listing")]
+    NotListed(String),
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+}
+
+impl From<HostFilesError> for BuilderError {
+    fn from(e: HostFilesError) -> BuilderError {
+        BuilderError::artifact(e)
+    }
+}
+
+/// The overlay listing: an overlay derivation's only output.
+pub const LISTING: &str = "overlay.txt";
+/// Default mode of parent directories the overlay adds implicitly (all are listed explicitly anyway).
+pub const PARENT_MODE: u32 = 0o755;
 
 /// One file of an overlay: the target path, its mode, and where its bytes come from.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -154,9 +198,9 @@ pub fn params(host: &Host) -> Params {
             );
         }
         Role::LoadBalancer => {
-            let input = format!("{}-nginx-stream", host.name);
-            add(nginx::TARGET, 0o644, &input, nginx::FILE);
-            add(nginx::INCLUDE_TARGET, 0o644, &input, nginx::INCLUDE_FILE);
+            let input = lb::derivation_name(&host.name);
+            add(lb::TARGET, 0o644, &input, lb::FILE);
+            add(lb::INCLUDE_TARGET, 0o644, &input, lb::INCLUDE_FILE);
         }
     }
     let mut dirs = BTreeMap::new();
@@ -186,49 +230,16 @@ pub fn params(host: &Host) -> Params {
     }
 }
 
-pub const BUNDLE_BUILDER: &str = "bundle";
-pub const BUNDLE_BUILDER_VERSION: u64 = 1;
-/// Input role of a bundle derivation for the host's overlay listing (its other inputs are the files' sources).
-pub const INPUT_OVERLAY: &str = "overlay";
-/// The overlay listing: an overlay derivation's only output.
-pub const LISTING: &str = "overlay.txt";
-/// Default mode of parent directories the overlay adds implicitly (all are listed explicitly anyway).
-const PARENT_MODE: u32 = 0o755;
-
-/// Parameters of a host's bundle derivation: where each file's bytes come from (the overlay listing gives the
-/// modes, directories and digests).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct BundleParams {
-    pub host: String,
-    pub files: Vec<FileSpec>,
-}
-
-/// The bundle's file names in its store path.
-pub fn bundle_file(host: &str) -> String {
-    format!("{host}.tar.gz")
-}
-
-pub fn manifest_file(host: &str) -> String {
-    format!("{host}.manifest")
-}
-
-fn file_mode(path: &str, mode: u32) -> Result<FileMode, String> {
+fn file_mode(path: &str, mode: u32) -> Result<FileMode, HostFilesError> {
     match mode {
         0o600 => Ok(FileMode::Secret),
         0o644 => Ok(FileMode::Public),
         0o755 => Ok(FileMode::Executable),
-        m => Err(format!(
-            "{path}: mode {m:04o} is not one of 0600, 0644, 0755"
-        )),
+        m => Err(HostFilesError::Mode {
+            path: path.to_string(),
+            mode: m,
+        }),
     }
-}
-
-/// Builds a host's overlay listing `overlay.txt`: every directory and file with its mode, and each file's size
-/// and SHA-256. The bytes stay in their own store paths: the bundle reads them from there.
-pub fn build(params: &Params, ctx: &BuildContext, out: &mut OutputWriter) -> Result<(), String> {
-    let overlay = assemble(&params.host, &params.dirs, &params.files, ctx)?;
-    let listing = overlay.render().map_err(|e| e.to_string())?;
-    out.file(LISTING, listing.as_bytes(), FileMode::Public)
 }
 
 /// The overlay with each file's source in its input's store path.
@@ -237,56 +248,55 @@ fn assemble(
     dirs: &BTreeMap<String, u32>,
     files: &[FileSpec],
     ctx: &BuildContext,
-) -> Result<Overlay, String> {
-    let mut overlay = Overlay::new(host).map_err(|e| e.to_string())?;
+) -> Result<Overlay, BuilderError> {
+    let mut overlay = Overlay::new(host).map_err(HostFilesError::Bundle)?;
     for (dir, mode) in dirs {
         overlay
             .add_dir(dir, *mode, PARENT_MODE)
-            .map_err(|e| e.to_string())?;
+            .map_err(HostFilesError::Bundle)?;
     }
     for f in files {
         file_mode(&f.path, f.mode)?;
-        let source = input(ctx, &f.input)?.join(&f.file);
+        let source = ctx.input(&f.input)?.join(&f.file);
         overlay
             .add_file(&f.path, f.mode, source, PARENT_MODE)
-            .map_err(|e| e.to_string())?;
+            .map_err(HostFilesError::Bundle)?;
     }
     Ok(overlay)
 }
 
-/// Builds a host's bundle: `<host>.tar.gz` (0600: it holds keys) and `<host>.manifest`, from the overlay
-/// listing (modes, directories, digests, checked against the bytes read) and the files' own store paths.
-pub fn build_bundle(
-    params: &BundleParams,
-    ctx: &BuildContext,
-    out: &mut OutputWriter,
-) -> Result<(), String> {
-    let listing_path = input(ctx, INPUT_OVERLAY)?.join(LISTING);
-    let listing = std::fs::read_to_string(&listing_path)
-        .map_err(|e| format!("reading {}: {e}", listing_path.display()))?;
-    let mut overlay = Overlay::parse(&listing, Path::new("/")).map_err(|e| e.to_string())?;
-    if overlay.host != params.host {
-        return Err(format!(
-            "overlay is for {:?}, not {:?}",
-            overlay.host, params.host
-        ));
+/// A host's planned overlay listing: its graph index, its parameters and the inputs its files come from.
+pub struct PlannedHost {
+    pub listing: usize,
+    pub params: Params,
+    pub inputs: BTreeMap<String, DrvHash>,
+}
+
+/// Plans one overlay listing per host of `recipe`, from derivations already in `graph`.
+pub fn plan(recipe: &Recipe, graph: &mut Graph) -> Result<Vec<PlannedHost>, PlanError> {
+    let mut planned = Vec::new();
+    for host in &recipe.hosts {
+        let params = params(host);
+        let mut inputs = BTreeMap::new();
+        for f in &params.files {
+            let Some(i) = graph.find(&f.input) else {
+                return Err(PlanError::MissingInput {
+                    host: host.name.clone(),
+                    input: f.input.clone(),
+                });
+            };
+            inputs.insert(f.input.clone(), graph.hash(i));
+        }
+        let listing = graph.add(builder::derivation::<OverlayBuilder>(
+            format!("{}-overlay", host.name),
+            &params,
+            inputs.clone(),
+        )?);
+        planned.push(PlannedHost {
+            listing,
+            params,
+            inputs,
+        });
     }
-    for f in &params.files {
-        let Some(Entry {
-            kind: EntryKind::File { source, .. },
-            ..
-        }) = overlay.entries.get_mut(&f.path)
-        else {
-            return Err(format!("{} is not a file of the overlay listing", f.path));
-        };
-        *source = input(ctx, &f.input)?.join(&f.file);
-    }
-    let mut tar_gz = Vec::new();
-    let manifest = write_bundle(&overlay, &mut tar_gz).map_err(|e| e.to_string())?;
-    out.file(&bundle_file(&params.host), &tar_gz, FileMode::Secret)?;
-    out.file(
-        &manifest_file(&params.host),
-        manifest.render().as_bytes(),
-        FileMode::Public,
-    )
+    Ok(planned)
 }

@@ -5,6 +5,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::{StoreError, io_err, mkdir_private};
+use crate::engine::builder::BuilderError;
 
 const OUTPUT_CONTEXT: &str = "hardway 2026-11 output hash v1";
 
@@ -54,18 +55,21 @@ impl OutputWriter {
     }
 
     /// Writes one file (relative path, `/`-separated, no `..`) with an explicit mode.
-    pub fn file(&mut self, rel: &str, bytes: &[u8], mode: FileMode) -> Result<(), String> {
+    pub fn file(&mut self, rel: &str, bytes: &[u8], mode: FileMode) -> Result<(), BuilderError> {
         if rel.is_empty()
             || rel.starts_with('/')
             || rel
                 .split('/')
                 .any(|c| c.is_empty() || c == "." || c == "..")
         {
-            return Err(format!("builder produced an unsafe output path {rel:?}"));
+            return Err(BuilderError::UnsafeOutput(rel.to_string()));
         }
         let path = self.dir.join(rel);
         if let Some(parent) = path.parent().filter(|p| *p != self.dir) {
-            mkdir_private(parent).map_err(|e| e.to_string())?;
+            mkdir_private(parent).map_err(|e| match e {
+                StoreError::Io { path, source } => BuilderError::Io { path, source },
+                other => BuilderError::artifact(other),
+            })?;
         }
         let write = || -> std::io::Result<()> {
             let mut f = fs::OpenOptions::new()
@@ -76,7 +80,10 @@ impl OutputWriter {
             std::io::Write::write_all(&mut f, bytes)?;
             f.set_permissions(fs::Permissions::from_mode(mode.bits()))
         };
-        write().map_err(|e| format!("writing {}: {e}", path.display()))?;
+        write().map_err(|source| BuilderError::Io {
+            path: path.clone(),
+            source,
+        })?;
         self.written.push((
             rel.to_string(),
             mode,

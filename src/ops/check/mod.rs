@@ -14,11 +14,14 @@ use std::path::{Path, PathBuf};
 
 pub use cert::CertInfo;
 
-use crate::bundle::{BundleDigest, Manifest, RecordKind};
-use crate::overlay;
-use crate::plan::{Node, Plan};
+use crate::artifacts::bundle as bundle_files;
+use crate::artifacts::kubeconfig::KubeconfigBuilder;
+use crate::artifacts::pki::KeyBuilder;
+use crate::engine::builder::Builder;
+use crate::engine::graph::{Graph as Plan, Node};
+use crate::engine::store::Store;
+use crate::formats::bundle::{BundleDigest, Manifest, RecordKind};
 use crate::recipe::{Host, Provider, Recipe, Role};
-use crate::store::Store;
 
 /// Warn when a certificate expires within this many days of the check date.
 pub const EXPIRY_WARNING_DAYS: i64 = 30;
@@ -165,7 +168,7 @@ fn check_certificates(ctx: &Ctx, report: &mut Report) -> BTreeMap<String, CertIn
         .plan
         .nodes
         .iter()
-        .filter(|n| crate::pki::is_builder(&n.drv.builder))
+        .filter(|n| n.drv.builder.starts_with("pki."))
     {
         let base = &node.drv.name;
         let pem_path = ctx.path(node).join(format!("{base}.pem"));
@@ -386,9 +389,13 @@ fn check_kubeconfigs(ctx: &Ctx, certs: &BTreeMap<String, CertInfo>, report: &mut
         .plan
         .nodes
         .iter()
-        .filter(|n| n.drv.builder == crate::kubeconfig::BUILDER)
+        .filter(|n| n.drv.builder == <KubeconfigBuilder as Builder>::NAME)
     {
-        let Ok(params) = node.drv.params.deserialized::<crate::kubeconfig::Params>() else {
+        let Ok(params) = node
+            .drv
+            .params
+            .deserialized::<crate::artifacts::kubeconfig::Params>()
+        else {
             continue;
         };
         let subject = params.file.clone();
@@ -409,7 +416,7 @@ fn check_kubeconfigs(ctx: &Ctx, certs: &BTreeMap<String, CertInfo>, report: &mut
                 ),
             );
         }
-        if yaml_value(&text, "current-context") != Some(crate::kubeconfig::CONTEXT) {
+        if yaml_value(&text, "current-context") != Some(crate::artifacts::kubeconfig::CONTEXT) {
             report.error(&subject, "current-context is not the file's context");
         }
         let ca = yaml_value(&text, "certificate-authority-data").and_then(b64);
@@ -515,7 +522,7 @@ fn secrets(ctx: &Ctx) -> BTreeMap<[u8; 32], Secret> {
         .plan
         .nodes
         .iter()
-        .filter(|n| n.drv.builder == crate::pki::KEY_BUILDER)
+        .filter(|n| n.drv.builder == <KeyBuilder as Builder>::NAME)
     {
         let base = node.drv.name.trim_end_matches("-key");
         add(
@@ -592,7 +599,7 @@ fn check_hosts(ctx: &Ctx, report: &mut Report) {
         let Some(text) = read(
             report,
             &host.name,
-            &dir.join(overlay::manifest_file(&host.name)),
+            &dir.join(bundle_files::manifest_file(&host.name)),
         ) else {
             continue;
         };
@@ -603,7 +610,7 @@ fn check_hosts(ctx: &Ctx, report: &mut Report) {
                 continue;
             }
         };
-        match std::fs::File::open(dir.join(overlay::bundle_file(&host.name)))
+        match std::fs::File::open(dir.join(bundle_files::bundle_file(&host.name)))
             .and_then(BundleDigest::of)
         {
             Ok(d) if d == manifest.bundle => {}

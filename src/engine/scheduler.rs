@@ -1,24 +1,15 @@
-//! Realising a plan: dependency order, independent derivations in parallel, existing paths reused.
+//! Realising a graph: dependency order, independent derivations in parallel, existing paths reused.
+//!
+//! Each derivation's builder is looked up in the [`Registry`] by name and version; the scheduler knows no
+//! builder by name.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::derivation::Derivation;
-use crate::encryption;
-use crate::kubeconfig;
-use crate::nginx;
-use crate::overlay;
-use crate::plan::Plan;
-use crate::seed::Seed;
-use crate::store::{FileMode, Outcome, OutputWriter, Store, StoreError};
-
-/// What a builder sees: the seed (for purpose-bound secrets) and its declared inputs' store paths by role.
-pub struct BuildContext<'a> {
-    pub seed: &'a Seed,
-    pub inputs: BTreeMap<String, PathBuf>,
-}
+use super::builder::{BuildContext, Registry};
+use super::graph::Graph;
+use super::seed::Seed;
+use super::store::{Outcome, Store, StoreError};
 
 /// Progress of a build, for the CLI to show. Libraries never print.
 pub trait Reporter: Sync {
@@ -45,81 +36,12 @@ pub enum BuildError {
     Store(#[from] StoreError),
 }
 
-/// Runs the builder named by `drv`.
-fn run_builder(drv: &Derivation, ctx: &BuildContext, out: &mut OutputWriter) -> Result<(), String> {
-    match (drv.builder.as_str(), drv.builder_version) {
-        (encryption::BUILDER, encryption::BUILDER_VERSION) => {
-            let params: encryption::Params = params(drv)?;
-            check_seed(ctx, &params.seed)?;
-            out.file(
-                encryption::FILE,
-                encryption::render(ctx.seed, &params).as_bytes(),
-                FileMode::Secret,
-            )
-        }
-        (nginx::BUILDER, nginx::BUILDER_VERSION) => {
-            let params: nginx::Params = params(drv)?;
-            out.file(
-                nginx::FILE,
-                nginx::render(&params).as_bytes(),
-                FileMode::Public,
-            )?;
-            out.file(
-                nginx::INCLUDE_FILE,
-                nginx::render_include().as_bytes(),
-                FileMode::Public,
-            )
-        }
-        (kubeconfig::BUILDER, kubeconfig::BUILDER_VERSION) => {
-            let params: kubeconfig::Params = params(drv)?;
-            let text = kubeconfig::build(
-                &params,
-                input(ctx, kubeconfig::INPUT_CA)?,
-                input(ctx, kubeconfig::INPUT_CLIENT)?,
-            )?;
-            out.file(&params.file, text.as_bytes(), FileMode::Secret)
-        }
-        (overlay::BUILDER, overlay::BUILDER_VERSION) => overlay::build(&params(drv)?, ctx, out),
-        (overlay::BUNDLE_BUILDER, overlay::BUNDLE_BUILDER_VERSION) => {
-            overlay::build_bundle(&params(drv)?, ctx, out)
-        }
-        (b, _) if crate::pki::is_builder(b) => crate::pki::build(drv, ctx, out),
-        (b, v) => Err(format!("unknown builder {b:?} version {v}")),
-    }
-}
-
-/// A derivation's parameters as the builder's type.
-pub(crate) fn params<P: serde::de::DeserializeOwned>(drv: &Derivation) -> Result<P, String> {
-    drv.params
-        .deserialized()
-        .map_err(|e| format!("malformed parameters: {e}"))
-}
-
-/// The store path of a declared input.
-pub fn input<'a>(ctx: &'a BuildContext, role: &str) -> Result<&'a std::path::Path, String> {
-    ctx.inputs
-        .get(role)
-        .map(PathBuf::as_path)
-        .ok_or_else(|| format!("missing input {role:?}"))
-}
-
-/// Refuses to build with a seed other than the one the derivation was planned with.
-pub(crate) fn check_seed(
-    ctx: &BuildContext,
-    planned: &crate::seed::Fingerprint,
-) -> Result<(), String> {
-    if ctx.seed.fingerprint() == *planned {
-        Ok(())
-    } else {
-        Err("planned with another seed than the one given".to_string())
-    }
-}
-
-/// Realises every derivation of `plan` with up to `jobs` builders at once.
+/// Realises every derivation of `plan` (builders from `registry`) with up to `jobs` builders at once.
 pub fn realise(
-    plan: &Plan,
+    plan: &Graph,
     store: &Store,
     seed: &Seed,
+    registry: &Registry,
     jobs: usize,
     reporter: &dyn Reporter,
 ) -> Result<Summary, BuildError> {
@@ -174,7 +96,7 @@ pub fn realise(
                         wake.notify_all();
                         return;
                     };
-                    let result = realise_one(plan, store, seed, i, reporter);
+                    let result = realise_one(plan, store, seed, registry, i, reporter);
                     let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
                     st.running -= 1;
                     match result {
@@ -211,9 +133,10 @@ pub fn realise(
 }
 
 fn realise_one(
-    plan: &Plan,
+    plan: &Graph,
     store: &Store,
     seed: &Seed,
+    registry: &Registry,
     i: usize,
     reporter: &dyn Reporter,
 ) -> Result<Outcome, BuildError> {
@@ -228,10 +151,12 @@ fn realise_one(
                 .map(|n| (role.clone(), store.path(&n.store_name)))
         })
         .collect();
-    let ctx = BuildContext { seed, inputs };
-    let outcome = store.realise(&node.drv, &node.store_name, |out| {
-        run_builder(&node.drv, &ctx, out)
-    })?;
+    let ctx = BuildContext {
+        seed,
+        drv: &node.drv,
+        inputs,
+    };
+    let outcome = store.realise(&node.drv, &node.store_name, |out| registry.build(&ctx, out))?;
     reporter.realised(&node.drv.name, &node.store_name, outcome, start.elapsed());
     Ok(outcome)
 }

@@ -26,22 +26,60 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
 
-use crate::build::BuildContext;
-use crate::derivation::Derivation;
-use crate::keys::Algorithm;
-use crate::plan::{Plan, PlanError};
+use super::PlanError;
+use crate::engine::builder::{self as engine_builder, BuilderError};
+use crate::engine::graph::Graph;
+use crate::engine::seed::Fingerprint;
+use crate::keys::{Algorithm, KeyError};
 use crate::recipe::{AltName, Recipe};
-use crate::seed::Fingerprint;
-use crate::store::OutputWriter;
 
+pub use builder::{CertBuilder, KeyBuilder};
 pub use signer::Signer;
 
-/// Builder of private keys.
-pub const KEY_BUILDER: &str = "pki.key";
-pub const KEY_BUILDER_VERSION: u64 = 1;
-/// Builder of certificates (CA and leaves).
-pub const CERT_BUILDER: &str = "pki.cert";
-pub const CERT_BUILDER_VERSION: u64 = 1;
+/// Why a key or certificate could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    #[error("SAN {san:?}: {reason}")]
+    San { san: String, reason: String },
+    #[error("subject {common_name:?} has {count} organizations; rcgen 0.14 writes one")]
+    Organizations { common_name: String, count: usize },
+    #[error("validity bound {0} (Unix seconds) is out of range")]
+    Validity(i64),
+    #[error("public key of a {algorithm} key: {reason}")]
+    PublicKey {
+        algorithm: Algorithm,
+        reason: String,
+    },
+    #[error("{}: {source}", path.display())]
+    Key {
+        path: std::path::PathBuf,
+        #[source]
+        source: KeyError,
+    },
+    #[error("{} is a {found} key; the plan wants {wanted}", path.display())]
+    Algorithm {
+        path: std::path::PathBuf,
+        found: Algorithm,
+        wanted: Algorithm,
+    },
+    #[error("generating the {algorithm} key {name:?}: {source}")]
+    Generate {
+        algorithm: Algorithm,
+        name: String,
+        #[source]
+        source: KeyError,
+    },
+    #[error("making the CSR: {0}")]
+    Csr(#[source] rcgen::Error),
+    #[error("signing the certificate: {0}")]
+    Sign(#[source] rcgen::Error),
+}
+
+impl From<PkiError> for BuilderError {
+    fn from(e: PkiError) -> BuilderError {
+        BuilderError::artifact(e)
+    }
+}
 /// Input role of a certificate's private key derivation.
 pub const INPUT_KEY: &str = "key";
 /// Input role of a leaf's issuing CA certificate derivation.
@@ -266,7 +304,7 @@ pub fn api_server_sans(recipe: &Recipe) -> Vec<San> {
 }
 
 /// Adds the PKI's derivations to `plan`: per certificate its key, then the certificate (the CA first).
-pub fn plan(recipe: &Recipe, seed: Fingerprint, plan: &mut Plan) -> Result<PkiNodes, PlanError> {
+pub fn plan(recipe: &Recipe, seed: Fingerprint, plan: &mut Graph) -> Result<PkiNodes, PlanError> {
     let pki = &recipe.pki;
     let mut nodes = PkiNodes::default();
     let mut ca: Option<(usize, IssuerRef)> = None;
@@ -277,10 +315,8 @@ pub fn plan(recipe: &Recipe, seed: Fingerprint, plan: &mut Plan) -> Result<PkiNo
             generation: pki.generation_of(&spec.name),
             seed,
         };
-        let key_node = plan.add(Derivation::new(
+        let key_node = plan.add(engine_builder::derivation::<KeyBuilder>(
             format!("{}-key", spec.name),
-            KEY_BUILDER,
-            KEY_BUILDER_VERSION,
             &key,
             BTreeMap::new(),
         )?);
@@ -308,10 +344,8 @@ pub fn plan(recipe: &Recipe, seed: Fingerprint, plan: &mut Plan) -> Result<PkiNo
             issuer,
             seed,
         };
-        let cert = plan.add(Derivation::new(
+        let cert = plan.add(engine_builder::derivation::<CertBuilder>(
             spec.name.clone(),
-            CERT_BUILDER,
-            CERT_BUILDER_VERSION,
             &params,
             inputs,
         )?);
@@ -329,20 +363,6 @@ pub fn plan(recipe: &Recipe, seed: Fingerprint, plan: &mut Plan) -> Result<PkiNo
         nodes.certs.insert(spec.name, cert);
     }
     Ok(nodes)
-}
-
-/// True for builders this module implements.
-pub fn is_builder(name: &str) -> bool {
-    name.starts_with("pki.")
-}
-
-/// Runs one of this module's builders.
-pub fn build(drv: &Derivation, ctx: &BuildContext, out: &mut OutputWriter) -> Result<(), String> {
-    match (drv.builder.as_str(), drv.builder_version) {
-        (KEY_BUILDER, KEY_BUILDER_VERSION) => builder::key(drv, ctx, out),
-        (CERT_BUILDER, CERT_BUILDER_VERSION) => builder::cert(drv, ctx, out),
-        (b, v) => Err(format!("unknown PKI builder {b:?} version {v}")),
-    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use der::Decode as _;
 use rcgen::{PublicKeyData, SignatureAlgorithm, SigningKey};
 use sha2::Digest as _;
 
+use super::PkiError;
 use crate::keys::{Algorithm, PrivateKey};
 
 /// A [`PrivateKey`] as rcgen's signer and public-key source.
@@ -19,22 +20,29 @@ pub struct Signer<'a> {
 
 impl<'a> Signer<'a> {
     /// Wraps `key`; fails if rcgen would re-encode its public key differently from the key's own SPKI.
-    pub fn new(key: &'a PrivateKey) -> Result<Signer<'a>, String> {
+    pub fn new(key: &'a PrivateKey) -> Result<Signer<'a>, PkiError> {
         let spki_der = key.public_key_spki_der();
-        let spki = spki::SubjectPublicKeyInfoRef::from_der(&spki_der)
-            .map_err(|e| format!("public key of a {} key: {e}", key.algorithm()))?;
+        let spki = spki::SubjectPublicKeyInfoRef::from_der(&spki_der).map_err(|e| {
+            PkiError::PublicKey {
+                algorithm: key.algorithm(),
+                reason: e.to_string(),
+            }
+        })?;
         let public_key = spki
             .subject_public_key
             .as_bytes()
-            .ok_or("public key is not a whole number of bytes")?
+            .ok_or_else(|| PkiError::PublicKey {
+                algorithm: key.algorithm(),
+                reason: "not a whole number of bytes".to_string(),
+            })?
             .to_vec();
         let signer = Signer { key, public_key };
         // rcgen writes the SPKI from `algorithm()` and `der_bytes()`: it must be the key's own, byte for byte.
         if signer.subject_public_key_info() != spki_der {
-            return Err(format!(
-                "rcgen encodes the {} public key differently from the key itself",
-                key.algorithm()
-            ));
+            return Err(PkiError::PublicKey {
+                algorithm: key.algorithm(),
+                reason: "rcgen encodes it differently from the key itself".to_string(),
+            });
         }
         Ok(signer)
     }

@@ -19,7 +19,8 @@ use std::fs;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::derivation::Derivation;
+use super::builder::BuilderError;
+use super::derivation::Derivation;
 
 const LAYOUT_FILE: &str = ".hardway-store";
 const LAYOUT: &str = "hardway store layout 1\n";
@@ -41,8 +42,12 @@ pub enum StoreError {
         "{path} is not a hardway store (its {LAYOUT_FILE} says {found:?}); use another --store"
     )]
     Layout { path: PathBuf, found: String },
-    #[error("building {name}: {message}")]
-    Build { name: String, message: String },
+    #[error("building {name}: {source}")]
+    Build {
+        name: String,
+        #[source]
+        source: BuilderError,
+    },
 }
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -107,7 +112,7 @@ impl Store {
         &self,
         drv: &Derivation,
         store_name: &str,
-        build: impl FnOnce(&mut OutputWriter) -> Result<(), String>,
+        build: impl FnOnce(&mut OutputWriter) -> Result<(), BuilderError>,
     ) -> Result<Outcome, StoreError> {
         let final_path = self.path(store_name);
         if final_path.is_dir() {
@@ -131,11 +136,11 @@ impl Store {
         remove_any(&tmp)?;
         mkdir_private(&tmp)?;
         let mut writer = OutputWriter::new(tmp.clone());
-        if let Err(message) = build(&mut writer) {
+        if let Err(source) = build(&mut writer) {
             let _ = fs::remove_dir_all(&tmp);
             return Err(StoreError::Build {
                 name: drv.name.clone(),
-                message,
+                source,
             });
         }
         let output_hash = writer.finish()?;
@@ -239,7 +244,7 @@ mod tests {
         );
         // A second realise reuses the path without calling the builder.
         let again = store
-            .realise(&drv, &name, |_| Err("must not run".into()))
+            .realise(&drv, &name, |_| Err(BuilderError::WrongSeed))
             .expect("reuse");
         assert_eq!(again, Outcome::Reused);
         let mode = fs::metadata(store.path(&name).join("sub/a.key"))

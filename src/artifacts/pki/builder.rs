@@ -7,36 +7,67 @@ use rcgen::{
 };
 use zeroize::Zeroizing;
 
-use super::{CertParams, INPUT_CA, INPUT_KEY, KeyParams, KeyRef, Name, Profile, San, Signer};
-use crate::build::{BuildContext, check_seed, input, params};
-use crate::derivation::{Derivation, to_canonical_cbor};
+use super::{
+    CertParams, INPUT_CA, INPUT_KEY, KeyParams, KeyRef, Name, PkiError, Profile, San, Signer,
+};
+use crate::engine::builder::{BuildContext, Builder, BuilderError};
+use crate::engine::derivation::{Derivation, to_canonical_cbor};
+use crate::engine::seed::Seed;
+use crate::engine::store::{FileMode, OutputWriter};
 use crate::keys::{PrivateKey, pem_encode};
-use crate::seed::Seed;
-use crate::store::{FileMode, OutputWriter};
 
 /// `pki.key`: writes `<name>-key.pem`.
-pub fn key(drv: &Derivation, ctx: &BuildContext, out: &mut OutputWriter) -> Result<(), String> {
-    let p: KeyParams = params(drv)?;
-    check_seed(ctx, &p.seed)?;
-    let key = derive_key(ctx.seed, &p.key_ref())?;
-    out.file(
-        &key_file(&p.name),
-        key.to_pkcs8_pem().as_bytes(),
-        FileMode::Secret,
-    )
+pub struct KeyBuilder;
+
+impl Builder for KeyBuilder {
+    const NAME: &'static str = "pki.key";
+    const VERSION: u64 = 1;
+    type Params = KeyParams;
+
+    fn build(
+        &self,
+        p: KeyParams,
+        ctx: &BuildContext,
+        out: &mut OutputWriter,
+    ) -> Result<(), BuilderError> {
+        ctx.check_seed(&p.seed)?;
+        let key = derive_key(ctx.seed, &p.key_ref())?;
+        out.file(
+            &key_file(&p.name),
+            key.to_pkcs8_pem().as_bytes(),
+            FileMode::Secret,
+        )
+    }
 }
 
 /// `pki.cert`: writes `<name>.pem`, `<name>-key.pem` (the input key's bytes) and `<name>.csr`.
-pub fn cert(drv: &Derivation, ctx: &BuildContext, out: &mut OutputWriter) -> Result<(), String> {
-    let p: CertParams = params(drv)?;
-    check_seed(ctx, &p.seed)?;
+pub struct CertBuilder;
+
+impl Builder for CertBuilder {
+    const NAME: &'static str = "pki.cert";
+    const VERSION: u64 = 1;
+    type Params = CertParams;
+
+    fn build(
+        &self,
+        p: CertParams,
+        ctx: &BuildContext,
+        out: &mut OutputWriter,
+    ) -> Result<(), BuilderError> {
+        cert(p, ctx, out)
+    }
+}
+
+fn cert(p: CertParams, ctx: &BuildContext, out: &mut OutputWriter) -> Result<(), BuilderError> {
+    let drv = ctx.drv;
+    ctx.check_seed(&p.seed)?;
     let (key, key_pem) = key_input(ctx, INPUT_KEY, &p.key)?;
     let subject_key = Signer::new(&key)?;
     let mut params = certificate_params(&p, &subject_key)?;
     // A CSR carries neither serial nor authority key identifier: make it before they are set.
     let csr = params
         .serialize_request(&subject_key)
-        .map_err(|e| format!("making the CSR: {e}"))?;
+        .map_err(PkiError::Csr)?;
     params.serial_number = Some(serial(drv));
     let cert = match &p.issuer {
         None => params.self_signed(&subject_key),
@@ -51,7 +82,7 @@ pub fn cert(drv: &Derivation, ctx: &BuildContext, out: &mut OutputWriter) -> Res
             params.signed_by(&subject_key, &Issuer::new(issuer_params, &ca_signer))
         }
     }
-    .map_err(|e| format!("signing the certificate: {e}"))?;
+    .map_err(PkiError::Sign)?;
     out.file(
         &format!("{}.pem", p.name),
         pem_encode("CERTIFICATE", cert.der()).as_bytes(),
@@ -70,7 +101,7 @@ fn key_file(name: &str) -> String {
 }
 
 /// Everything of the certificate but serial number and issuer.
-fn certificate_params(p: &CertParams, key: &Signer) -> Result<CertificateParams, String> {
+fn certificate_params(p: &CertParams, key: &Signer) -> Result<CertificateParams, PkiError> {
     let mut c = CertificateParams::default();
     c.not_before = time(p.not_before)?;
     c.not_after = time(p.not_after)?;
@@ -81,11 +112,18 @@ fn certificate_params(p: &CertParams, key: &Signer) -> Result<CertificateParams,
         .map(|s| match s {
             San::Dns(d) => Ia5String::try_from(d.as_str())
                 .map(SanType::DnsName)
-                .map_err(|e| format!("SAN {d:?}: {e}")),
-            San::Ip(ip) => ip
-                .parse()
-                .map(SanType::IpAddress)
-                .map_err(|e| format!("SAN {ip:?}: {e}")),
+                .map_err(|e| PkiError::San {
+                    san: d.clone(),
+                    reason: e.to_string(),
+                }),
+            San::Ip(ip) => {
+                ip.parse()
+                    .map(SanType::IpAddress)
+                    .map_err(|e: std::net::AddrParseError| PkiError::San {
+                        san: ip.clone(),
+                        reason: e.to_string(),
+                    })
+            }
         })
         .collect::<Result<_, _>>()?;
     c.key_identifier_method = KeyIdMethod::PreSpecified(key.key_identifier());
@@ -111,13 +149,12 @@ fn certificate_params(p: &CertParams, key: &Signer) -> Result<CertificateParams,
 }
 
 /// C, ST, L, O, OU, CN as Go writes them: PrintableString where the characters allow, else UTF8String.
-fn distinguished_name(n: &Name) -> Result<DistinguishedName, String> {
+fn distinguished_name(n: &Name) -> Result<DistinguishedName, PkiError> {
     if n.organization.len() > 1 {
-        return Err(format!(
-            "subject {:?} has {} organizations; rcgen 0.14 writes one",
-            n.common_name,
-            n.organization.len()
-        ));
+        return Err(PkiError::Organizations {
+            common_name: n.common_name.clone(),
+            count: n.organization.len(),
+        });
     }
     let mut dn = DistinguishedName::new();
     let org = n.organization.first().map_or("", String::as_str);
@@ -141,8 +178,8 @@ fn distinguished_name(n: &Name) -> Result<DistinguishedName, String> {
     Ok(dn)
 }
 
-fn time(unix: i64) -> Result<time::OffsetDateTime, String> {
-    time::OffsetDateTime::from_unix_timestamp(unix).map_err(|e| format!("validity {unix}: {e}"))
+fn time(unix: i64) -> Result<time::OffsetDateTime, PkiError> {
+    time::OffsetDateTime::from_unix_timestamp(unix).map_err(|_| PkiError::Validity(unix))
 }
 
 /// The serial number: the first 16 bytes of the certificate derivation's hash, top bit cleared (a positive
@@ -165,31 +202,35 @@ fn key_input(
     ctx: &BuildContext,
     role: &str,
     key: &KeyRef,
-) -> Result<(PrivateKey, Zeroizing<Vec<u8>>), String> {
-    let path = input(ctx, role)?.join(key_file(&key.name));
-    let bytes = Zeroizing::new(
-        std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?,
-    );
+) -> Result<(PrivateKey, Zeroizing<Vec<u8>>), BuilderError> {
+    let path = ctx.input(role)?.join(key_file(&key.name));
+    let bytes = Zeroizing::new(ctx.read(&path)?);
     let parsed = std::str::from_utf8(&bytes)
         .map_err(|_| crate::keys::KeyError::NotAKey("PEM text"))
         .and_then(PrivateKey::from_pkcs8_pem)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(|source| PkiError::Key {
+            path: path.clone(),
+            source,
+        })?;
     if parsed.algorithm() != key.algorithm {
-        return Err(format!(
-            "{} is a {} key; the plan wants {}",
-            path.display(),
-            parsed.algorithm(),
-            key.algorithm
-        ));
+        return Err(PkiError::Algorithm {
+            path,
+            found: parsed.algorithm(),
+            wanted: key.algorithm,
+        }
+        .into());
     }
     Ok((parsed, bytes))
 }
 
 /// The private key `key` of the cluster with seed `seed`: det-keygen from a purpose-bound secret.
-fn derive_key(seed: &Seed, key: &KeyRef) -> Result<PrivateKey, String> {
+fn derive_key(seed: &Seed, key: &KeyRef) -> Result<PrivateKey, PkiError> {
     let c2sp_seed = Zeroizing::new(seed.derive(&purpose(key)));
-    PrivateKey::generate(key.algorithm, c2sp_seed.as_slice())
-        .map_err(|e| format!("generating the {} key {:?}: {e}", key.algorithm, key.name))
+    PrivateKey::generate(key.algorithm, c2sp_seed.as_slice()).map_err(|source| PkiError::Generate {
+        algorithm: key.algorithm,
+        name: key.name.clone(),
+        source,
+    })
 }
 
 /// Canonical CBOR `{kind: "key", name, algorithm, generation}`: what a key's secret is bound to.

@@ -1,0 +1,106 @@
+//! Host bundles: the `bundle` builder packs a host's overlay listing into `<host>.tar.gz` and writes its
+//! manifest `<host>.manifest`; `out/<host>.tar.gz` and `out/<host>.manifest` link to them.
+//!
+//! The bytes come from the deterministic writer in [`crate::formats::bundle`]; this module only says where
+//! each file's bytes are (its input's store path) and checks them against the listing.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::PlanError;
+use super::host_files::{self, FileSpec, HostFilesError, LISTING};
+use crate::engine::builder::{self, BuildContext, Builder, BuilderError};
+use crate::engine::graph::Graph;
+use crate::engine::store::{FileMode, OutputWriter};
+use crate::formats::bundle::{Entry, EntryKind, Overlay, write_bundle};
+use crate::recipe::Recipe;
+
+/// Input role of a bundle derivation for the host's overlay listing (its other inputs are the files' sources).
+pub const INPUT_OVERLAY: &str = "overlay";
+
+/// Parameters of a host's bundle derivation: where each file's bytes come from (the overlay listing gives the
+/// modes, directories and digests).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BundleParams {
+    pub host: String,
+    pub files: Vec<FileSpec>,
+}
+
+/// The bundle's file names in its store path.
+pub fn bundle_file(host: &str) -> String {
+    format!("{host}.tar.gz")
+}
+
+pub fn manifest_file(host: &str) -> String {
+    format!("{host}.manifest")
+}
+
+/// The `bundle` builder: `<host>.tar.gz` (0600: it holds keys) and `<host>.manifest`, from the overlay
+/// listing (modes, directories, digests, checked against the bytes read) and the files' own store paths.
+pub struct BundleBuilder;
+
+impl Builder for BundleBuilder {
+    const NAME: &'static str = "bundle";
+    const VERSION: u64 = 1;
+    type Params = BundleParams;
+
+    fn build(
+        &self,
+        params: BundleParams,
+        ctx: &BuildContext,
+        out: &mut OutputWriter,
+    ) -> Result<(), BuilderError> {
+        let listing_path = ctx.input(INPUT_OVERLAY)?.join(LISTING);
+        let listing = String::from_utf8_lossy(&ctx.read(&listing_path)?).into_owned();
+        let mut overlay =
+            Overlay::parse(&listing, Path::new("/")).map_err(HostFilesError::Bundle)?;
+        if overlay.host != params.host {
+            return Err(HostFilesError::WrongHost {
+                found: overlay.host.clone(),
+                host: params.host,
+            }
+            .into());
+        }
+        for f in &params.files {
+            let Some(Entry {
+                kind: EntryKind::File { source, .. },
+                ..
+            }) = overlay.entries.get_mut(&f.path)
+            else {
+                return Err(HostFilesError::NotListed(f.path.clone()).into());
+            };
+            *source = ctx.input(&f.input)?.join(&f.file);
+        }
+        let mut tar_gz = Vec::new();
+        let manifest = write_bundle(&overlay, &mut tar_gz).map_err(HostFilesError::Bundle)?;
+        out.file(&bundle_file(&params.host), &tar_gz, FileMode::Secret)?;
+        out.file(
+            &manifest_file(&params.host),
+            manifest.render().as_bytes(),
+            FileMode::Public,
+        )
+    }
+}
+
+/// Plans every host's overlay listing and bundle.
+pub fn plan(recipe: &Recipe, graph: &mut Graph) -> Result<(), PlanError> {
+    for host in host_files::plan(recipe, graph)? {
+        let mut inputs = host.inputs;
+        inputs.insert(INPUT_OVERLAY.to_string(), graph.hash(host.listing));
+        let name = host.params.host;
+        let bundle = graph.add(builder::derivation::<BundleBuilder>(
+            format!("{name}-bundle"),
+            &BundleParams {
+                host: name.clone(),
+                files: host.params.files,
+            },
+            inputs,
+        )?);
+        let tar = bundle_file(&name);
+        let manifest = manifest_file(&name);
+        graph.root_file(&tar, bundle, &tar);
+        graph.root_file(&manifest, bundle, &manifest);
+    }
+    Ok(())
+}
