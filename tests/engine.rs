@@ -322,3 +322,185 @@ fn store_and_secret_files_are_private() {
     let enc = std::fs::read_link(t.join("out/encryption-config")).expect("out link");
     assert_eq!(mode(&enc.join("encryption-config.yaml")), 0o600);
 }
+
+/// A builder defined here, outside the crate: registering it needs no change to the engine.
+mod toy_builder {
+    use std::collections::BTreeMap;
+
+    use hardway::engine::builder::{self, BuildContext, Builder, BuilderError, Registry};
+    use hardway::engine::graph::Graph;
+    use hardway::engine::scheduler::{Silent, realise};
+    use hardway::engine::seed::Seed;
+    use hardway::engine::store::{FileMode, OutputWriter, Store, StoreError};
+
+    /// Writes its text, or its input's text upper-cased.
+    struct Shout;
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Params {
+        text: Option<String>,
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("nothing to shout")]
+    struct Empty;
+
+    impl Builder for Shout {
+        const NAME: &'static str = "test.shout";
+        const VERSION: u64 = 1;
+        type Params = Params;
+
+        fn build(
+            &self,
+            p: Params,
+            ctx: &BuildContext,
+            out: &mut OutputWriter,
+        ) -> Result<(), BuilderError> {
+            let text = match p.text {
+                Some(t) => t,
+                None => {
+                    let bytes = ctx.read(&ctx.input("in")?.join("text"))?;
+                    String::from_utf8_lossy(&bytes).to_uppercase()
+                }
+            };
+            if text.is_empty() {
+                return Err(BuilderError::artifact(Empty));
+            }
+            out.file("text", text.as_bytes(), FileMode::Public)
+        }
+    }
+
+    fn graph(text: &str) -> Graph {
+        let mut g = Graph::default();
+        let a = g.add(
+            builder::derivation::<Shout>(
+                "a",
+                &Params {
+                    text: Some(text.into()),
+                },
+                BTreeMap::new(),
+            )
+            .expect("drv"),
+        );
+        g.add(
+            builder::derivation::<Shout>(
+                "b",
+                &Params { text: None },
+                BTreeMap::from([("in".to_string(), g.hash(a))]),
+            )
+            .expect("drv"),
+        );
+        g
+    }
+
+    #[test]
+    fn a_toy_builder_registers_and_runs_without_touching_the_engine() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(&dir.path().join("store")).expect("store");
+        let seed = Seed::from_bytes([7; 32]);
+        let mut registry = Registry::new();
+        registry.register(Shout).expect("register");
+        assert!(
+            registry.register(Shout).is_err(),
+            "a second registration of one name and version is refused"
+        );
+        let g = graph("hello");
+        let summary = realise(&g, &store, &seed, &registry, 2, &Silent).expect("realise");
+        assert_eq!((summary.built, summary.reused), (2, 0));
+        let b = store.path(&g.nodes[1].store_name).join("text");
+        assert_eq!(std::fs::read_to_string(b).expect("read"), "HELLO");
+
+        // An unregistered builder and a failing builder are typed errors naming the derivation.
+        let err = realise(&graph("x"), &store, &seed, &Registry::new(), 1, &Silent)
+            .expect_err("no builder registered");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("building a") && msg.contains("\"test.shout\""),
+            "{msg}"
+        );
+        let err = realise(&graph(""), &store, &seed, &registry, 1, &Silent).expect_err("empty");
+        let hardway::engine::scheduler::BuildError::Store(StoreError::Build { name, .. }) = &err
+        else {
+            panic!("not a builder error: {err}");
+        };
+        assert_eq!(name, "a");
+        assert!(err.to_string().ends_with("nothing to shout"), "{err}");
+    }
+}
+
+/// No module imports from a layer above its own (docs/ARCHITECTURE.md): the engine, formats and keys know no
+/// artifact, recipe, plan, operation or CLI; artifacts know no plan, operation or CLI.
+#[test]
+fn no_layer_imports_from_a_higher_one() {
+    let rules: &[(&str, &[&str])] = &[
+        (
+            "src/engine",
+            &[
+                "crate::artifacts",
+                "crate::recipe",
+                "crate::plan",
+                "crate::ops",
+                "crate::cli",
+            ],
+        ),
+        (
+            "src/formats",
+            &[
+                "crate::engine",
+                "crate::artifacts",
+                "crate::recipe",
+                "crate::plan",
+                "crate::ops",
+                "crate::cli",
+            ],
+        ),
+        (
+            "src/keys",
+            &[
+                "crate::engine",
+                "crate::artifacts",
+                "crate::recipe",
+                "crate::plan",
+                "crate::ops",
+                "crate::cli",
+            ],
+        ),
+        (
+            "src/recipe",
+            &[
+                "crate::artifacts",
+                "crate::plan",
+                "crate::ops",
+                "crate::cli",
+            ],
+        ),
+        (
+            "src/artifacts",
+            &["crate::plan", "crate::ops", "crate::cli"],
+        ),
+        ("src/ops", &["crate::cli"]),
+    ];
+    let mut bad = Vec::new();
+    for (dir, forbidden) in rules {
+        for entry in walkdir::WalkDir::new(repo().join(dir)) {
+            let entry = entry.expect("walk");
+            if entry.path().extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(entry.path()).expect("read");
+            for (n, line) in text.lines().enumerate() {
+                for f in *forbidden {
+                    if line.contains(f) && !line.trim_start().starts_with("//") {
+                        bad.push(format!(
+                            "{}:{}: {}",
+                            entry.path().display(),
+                            n + 1,
+                            line.trim()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(bad.is_empty(), "upward imports:\n{}", bad.join("\n"));
+}

@@ -1,5 +1,6 @@
-//! GNU tar headers, written by hand so that every byte is ours: they match what GNU tar 1.34 writes with
-//! `--format=gnu --owner=root:0 --group=root:0 --mtime=@0 -b 1` (a test compares the two byte for byte).
+//! GNU tar headers, encoded with the `tar` crate's [`::tar::Header`] (GNU flavour) so that they match what
+//! GNU tar 1.34 writes with `--format=gnu --owner=root:0 --group=root:0 --mtime=@0 -b 1` (a test compares
+//! the two byte for byte). One field is re-spelled by hand: the checksum (see `block`).
 //!
 //! A header is 512 bytes: name (100), mode, uid, gid (8 each, 7 octal digits and NUL), size, mtime (12 each,
 //! 11 octal digits and NUL), checksum (6 octal digits, NUL, space), typeflag (`0` file, `5` directory), an
@@ -90,26 +91,43 @@ pub fn write_header(
 }
 
 fn block(name: &[u8], typeflag: u8, mode: u32, size: u64) -> [u8; BLOCK] {
-    let mut h = [0u8; BLOCK];
-    h[..name.len()].copy_from_slice(name);
-    octal(&mut h[100..108], u64::from(mode));
-    octal(&mut h[108..116], 0); // uid
-    octal(&mut h[116..124], 0); // gid
-    octal(&mut h[124..136], size);
-    octal(&mut h[136..148], MTIME);
-    h[156] = typeflag;
-    h[257..265].copy_from_slice(b"ustar  \0");
-    h[265..269].copy_from_slice(b"root");
-    h[297..301].copy_from_slice(b"root");
-    // The checksum is computed with its own field as eight spaces, then written as `%06o\0 `.
-    h[148..156].fill(b' ');
-    let sum: u64 = h.iter().map(|&b| u64::from(b)).sum();
-    octal(&mut h[148..155], sum);
-    h
+    let mut h = ::tar::Header::new_gnu();
+    // The tar crate encodes every field; only the name is copied raw (a truncated long name may end inside
+    // a UTF-8 sequence, and `set_path` would refuse it, as it refuses `././@LongLink`).
+    h.as_old_mut().name[..name.len()].copy_from_slice(name);
+    h.set_mode(mode);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_size(size);
+    h.set_mtime(MTIME);
+    h.set_entry_type(::tar::EntryType::new(typeflag));
+    // "root" is ASCII and short: neither setter can fail.
+    let _ = h.set_username("root");
+    let _ = h.set_groupname("root");
+    h.set_cksum();
+    let mut bytes = [0u8; BLOCK];
+    bytes.copy_from_slice(h.as_bytes());
+    // The one field the tar crate writes differently from GNU tar: it puts the checksum as seven octal
+    // digits and a NUL (`0012345\0`), GNU tar as six digits, a NUL and a space (`012345\0 `). Same value
+    // (computed with the field as spaces), GNU's spelling.
+    let sum: u64 = bytes
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u64::from(b)
+            }
+        })
+        .sum();
+    octal(&mut bytes[148..155], sum);
+    bytes[155] = b' ';
+    bytes
 }
 
-/// Writes `value` as zero-padded octal filling all but the last byte of `field`, then a NUL. Callers keep
-/// values within range (sizes are checked; modes are at most 0o7777; a checksum is below 0o777777).
+/// Writes `value` as zero-padded octal filling all but the last byte of `field`, then a NUL (a checksum is
+/// below 0o777777).
 fn octal(field: &mut [u8], mut value: u64) {
     let digits = field.len() - 1;
     for i in (0..digits).rev() {
