@@ -115,12 +115,23 @@ fn combine(files: &[(String, FileMode, u64, [u8; 32])]) -> [u8; 32] {
 
 /// The hash of an output directory as it is on disk; equals what [`OutputWriter`] recorded when intact.
 pub fn hash_output(dir: &Path) -> Result<[u8; 32], StoreError> {
-    let mut paths = Vec::new();
-    collect(dir, "", &mut paths)?;
-    let mut files = Vec::with_capacity(paths.len());
-    for (rel, path) in paths {
-        let meta = fs::metadata(&path).map_err(io_err(&path))?;
-        let bytes = fs::read(&path).map_err(io_err(&path))?;
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(dir).min_depth(1) {
+        let entry = entry.map_err(|e| {
+            let path = e.path().unwrap_or(dir).to_path_buf();
+            io_err(&path)(e.into())
+        })?;
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        let path = entry.path();
+        let rel = path
+            .strip_prefix(dir)
+            .map_err(|_| io_err(path)(std::io::Error::other("outside the output")))?
+            .to_string_lossy()
+            .into_owned();
+        let meta = fs::metadata(path).map_err(io_err(path))?;
+        let bytes = fs::read(path).map_err(io_err(path))?;
         files.push((
             rel,
             FileMode::from_bits(meta.permissions().mode()),
@@ -130,23 +141,4 @@ pub fn hash_output(dir: &Path) -> Result<[u8; 32], StoreError> {
     }
     files.sort();
     Ok(combine(&files))
-}
-
-fn collect(dir: &Path, prefix: &str, out: &mut Vec<(String, PathBuf)>) -> Result<(), StoreError> {
-    for entry in fs::read_dir(dir).map_err(io_err(dir))? {
-        let entry = entry.map_err(io_err(dir))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let rel = if prefix.is_empty() {
-            name
-        } else {
-            format!("{prefix}/{name}")
-        };
-        let path = entry.path();
-        if entry.file_type().map_err(io_err(&path))?.is_dir() {
-            collect(&path, &rel, out)?;
-        } else {
-            out.push((rel, path));
-        }
-    }
-    Ok(())
 }

@@ -57,4 +57,13 @@ pub enum BundleError {
     },
     #[error("writing the bundle: {0}")]
     Write(#[source] std::io::Error),
+    #[error("reading the bundle: {0}")]
+    Read(#[source] std::io::Error),
+    #[error("bundle member {member:?} refused: {reason}")]
+    Unsafe {
+        member: String,
+        reason: &'static str,
+    },
+    #[error("{path}: {what}")]
+    Differs { path: String, what: String },
 }

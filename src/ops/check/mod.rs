@@ -20,7 +20,7 @@ use crate::artifacts::pki::KeyBuilder;
 use crate::engine::builder::Builder;
 use crate::engine::graph::{Graph as Plan, Node};
 use crate::engine::store::Store;
-use crate::formats::bundle::{BundleDigest, Manifest, RecordKind};
+use crate::formats::bundle::{Manifest, RecordKind, verify_bundle};
 use crate::recipe::{Host, Provider, Recipe, Role};
 
 /// Warn when a certificate expires within this many days of the check date.
@@ -368,19 +368,82 @@ fn check_identities(ctx: &Ctx, certs: &BTreeMap<String, CertInfo>, report: &mut 
     }
 }
 
-/// The values of the first `key: value` line for `key` at any depth (our kubeconfigs hold one of each).
-fn yaml_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
-    text.lines().find_map(|l| {
-        let l = l.trim_start().trim_start_matches("- ");
-        l.strip_prefix(key)
-            .and_then(|r| r.strip_prefix(": "))
-            .map(|v| v.trim().trim_matches('"'))
-    })
+/// What `check` reads of a kubeconfig, through its current context (parsed by a YAML 1.2 parser).
+struct KubeconfigView {
+    current_context: String,
+    context_cluster: String,
+    context_user: String,
+    cluster_name: String,
+    server: Option<String>,
+    ca_data: Option<String>,
+    user_name: String,
+    client_cert_data: Option<String>,
+    client_key_data: Option<String>,
+}
+
+impl KubeconfigView {
+    fn parse(text: &str) -> Result<KubeconfigView, String> {
+        use yaml_rust2::{Yaml, YamlLoader};
+        let docs = YamlLoader::load_from_str(text).map_err(|e| format!("not YAML: {e}"))?;
+        let [doc] = docs.as_slice() else {
+            return Err(format!("{} YAML documents, expected one", docs.len()));
+        };
+        let text_of = |y: &Yaml| y.as_str().map(str::to_string);
+        let named = |list: &str, name: &str, body: &str| -> Result<Yaml, String> {
+            doc[list]
+                .as_vec()
+                .ok_or_else(|| format!("no {list} list"))?
+                .iter()
+                .find(|e| e["name"].as_str() == Some(name))
+                .map(|e| e[body].clone())
+                .ok_or_else(|| format!("no entry named {name:?} in {list}"))
+        };
+        let current_context = text_of(&doc["current-context"]).ok_or("no current-context")?;
+        let context = named("contexts", &current_context, "context")?;
+        let context_cluster = text_of(&context["cluster"]).ok_or("its context names no cluster")?;
+        let context_user = text_of(&context["user"]).ok_or("its context names no user")?;
+        let cluster = named("clusters", &context_cluster, "cluster")?;
+        let user = named("users", &context_user, "user")?;
+        Ok(KubeconfigView {
+            cluster_name: context_cluster.clone(),
+            server: text_of(&cluster["server"]),
+            ca_data: text_of(&cluster["certificate-authority-data"]),
+            user_name: context_user.clone(),
+            client_cert_data: text_of(&user["client-certificate-data"]),
+            client_key_data: text_of(&user["client-key-data"]),
+            current_context,
+            context_cluster,
+            context_user,
+        })
+    }
+}
+
+/// The host of an `https://host:port` URL (brackets of an IPv6 literal removed), or why it has none.
+fn server_host(server: &str) -> Result<&str, String> {
+    let rest = server
+        .strip_prefix("https://")
+        .ok_or_else(|| format!("server {server:?} is not an https:// URL"))?;
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => v6
+            .split_once("]:")
+            .ok_or_else(|| format!("server {server:?} has no port"))?,
+        None => authority
+            .rsplit_once(':')
+            .ok_or_else(|| format!("server {server:?} has no port"))?,
+    };
+    if port.parse::<u16>().is_err() {
+        return Err(format!("server {server:?} has no valid port"));
+    }
+    Ok(host)
 }
 
 fn check_kubeconfigs(ctx: &Ctx, certs: &BTreeMap<String, CertInfo>, report: &mut Report) {
     use base64::Engine as _;
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.decode(s).ok();
+    let b64 = |s: &Option<String>| {
+        s.as_deref()
+            .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+    };
     let ca_pem = ctx
         .node("ca")
         .and_then(|n| std::fs::read(ctx.path(n).join("ca.pem")).ok());
@@ -403,35 +466,40 @@ fn check_kubeconfigs(ctx: &Ctx, certs: &BTreeMap<String, CertInfo>, report: &mut
             continue;
         };
         report.kubeconfigs += 1;
-        let text = String::from_utf8_lossy(&bytes);
-        let cluster = yaml_value(&text, "cluster");
-        if cluster != Some(ctx.recipe.cluster.name.as_str())
-            || yaml_value(&text, "name") != Some(ctx.recipe.cluster.name.as_str())
-        {
+        let kc = match KubeconfigView::parse(&String::from_utf8_lossy(&bytes)) {
+            Ok(kc) => kc,
+            Err(e) => {
+                report.error(&subject, e);
+                continue;
+            }
+        };
+        let cluster = ctx.recipe.cluster.name.as_str();
+        if kc.context_cluster != cluster || kc.cluster_name != cluster {
+            report.error(
+                &subject,
+                format!("context and cluster must both be {cluster:?}"),
+            );
+        }
+        if kc.current_context != crate::artifacts::kubeconfig::CONTEXT {
             report.error(
                 &subject,
                 format!(
-                    "context and cluster must both be {:?}",
-                    ctx.recipe.cluster.name
+                    "current-context is {:?}, not {:?}",
+                    kc.current_context,
+                    crate::artifacts::kubeconfig::CONTEXT
                 ),
             );
         }
-        if yaml_value(&text, "current-context") != Some(crate::artifacts::kubeconfig::CONTEXT) {
-            report.error(&subject, "current-context is not the file's context");
-        }
-        let ca = yaml_value(&text, "certificate-authority-data").and_then(b64);
+        let ca = b64(&kc.ca_data);
         if ca.is_none() || ca != ca_pem {
             report.error(
                 &subject,
                 "certificate-authority-data is not the cluster's CA",
             );
         }
-        match yaml_value(&text, "server") {
-            Some(server) => {
-                let host = server
-                    .strip_prefix("https://")
-                    .and_then(|hp| hp.rsplit_once(':').map(|(h, _)| h.trim_matches(['[', ']'])))
-                    .unwrap_or("");
+        match kc.server.as_deref().map(|s| (s, server_host(s))) {
+            Some((_, Err(e))) => report.error(&subject, e),
+            Some((server, Ok(host))) => {
                 let covered = api.is_some_and(|a| {
                     host.parse::<IpAddr>().map_or_else(
                         |_| a.dns_sans.iter().any(|d| d == host),
@@ -449,8 +517,8 @@ fn check_kubeconfigs(ctx: &Ctx, certs: &BTreeMap<String, CertInfo>, report: &mut
             }
             None => report.error(&subject, "no server"),
         }
-        let cert = yaml_value(&text, "client-certificate-data").and_then(b64);
-        let key = yaml_value(&text, "client-key-data").and_then(b64);
+        let cert = b64(&kc.client_cert_data);
+        let key = b64(&kc.client_key_data);
         match (cert, key) {
             (Some(cert), Some(key)) => match CertInfo::from_pem(&String::from_utf8_lossy(&cert)) {
                 Ok(c) => {
@@ -468,20 +536,12 @@ fn check_kubeconfigs(ctx: &Ctx, certs: &BTreeMap<String, CertInfo>, report: &mut
                     {
                         report.error(&subject, "client key does not match the client certificate");
                     }
-                    let users: Vec<&str> = text
-                        .lines()
-                        .filter_map(|l| {
-                            l.trim_start()
-                                .strip_prefix("user: ")
-                                .or_else(|| l.strip_prefix("- name: "))
-                        })
-                        .collect();
-                    if users.iter().any(|u| *u != c.common_name) {
+                    if kc.user_name != c.common_name || kc.context_user != c.common_name {
                         report.error(
                             &subject,
                             format!(
-                                "user {users:?} is not the certificate's CN {:?}",
-                                c.common_name
+                                "user {:?} is not the certificate's CN {:?}",
+                                kc.user_name, c.common_name
                             ),
                         );
                     }
@@ -610,15 +670,17 @@ fn check_hosts(ctx: &Ctx, report: &mut Report) {
                 continue;
             }
         };
-        match std::fs::File::open(dir.join(bundle_files::bundle_file(&host.name)))
-            .and_then(BundleDigest::of)
-        {
-            Ok(d) if d == manifest.bundle => {}
-            Ok(_) => report.error(
-                &host.name,
-                "the bundle does not match its manifest's size and hashes",
-            ),
-            Err(e) => report.error(&host.name, format!("cannot read the bundle: {e}")),
+        let bundle = dir.join(bundle_files::bundle_file(&host.name));
+        match std::fs::File::open(&bundle) {
+            Ok(f) => {
+                if let Err(e) = verify_bundle(&manifest, std::io::BufReader::new(f)) {
+                    report.error(
+                        &host.name,
+                        format!("the bundle does not match its manifest: {e}"),
+                    );
+                }
+            }
+            Err(e) => report.error(&host.name, format!("cannot read {}: {e}", bundle.display())),
         }
         let mut held = BTreeMap::new();
         for (path, record) in &manifest.entries {
