@@ -8,6 +8,7 @@ pub mod check;
 pub mod cli;
 pub mod derivation;
 pub mod encryption;
+pub mod fetch;
 pub mod keys;
 pub mod kubeconfig;
 pub mod nginx;
