@@ -6,6 +6,7 @@
 
 pub mod builder;
 pub mod derivation;
+pub mod fetch;
 pub mod graph;
 pub mod scheduler;
 pub mod seed;
