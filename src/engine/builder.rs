@@ -89,6 +89,11 @@ pub enum BuilderError {
     WrongSeed,
     #[error("no builder {name:?} version {version} is registered")]
     Unknown { name: String, version: u64 },
+    #[error(
+        "source {file} (sha256:{sha256}) is not in the store: fetch it with `hardway fetch RECIPE` on a \
+         connected machine, or import a copy with `hardway add FILE --recipe RECIPE`"
+    )]
+    MissingSource { file: String, sha256: String },
     #[error("builder produced an unsafe output path {0:?}")]
     UnsafeOutput(String),
     #[error("{}: {source}", path.display())]

@@ -303,19 +303,31 @@ impl Fetcher {
         temp_dir: &Path,
         progress: &dyn FetchProgress,
     ) -> Result<Fetched, FetchError> {
-        let mut response = self
-            .client
-            .get(url)
-            .send()
-            .map_err(|e| send_error(url, &e))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(FetchError::Http {
-                url: url.to_string(),
-                status: status.as_u16(),
-            });
-        }
-        let total = response.content_length();
+        // file:///path: a local mirror (a shared disk, a copy carried across an air gap), checked the same way.
+        let (mut response, total): (Box<dyn Read>, Option<u64>) =
+            if let Some(path) = url.strip_prefix("file://") {
+                let file = std::fs::File::open(path).map_err(|e| FetchError::Request {
+                    url: url.to_string(),
+                    message: e.to_string(),
+                })?;
+                let total = file.metadata().ok().map(|m| m.len());
+                (Box::new(file), total)
+            } else {
+                let response = self
+                    .client
+                    .get(url)
+                    .send()
+                    .map_err(|e| send_error(url, &e))?;
+                let status = response.status();
+                if !status.is_success() {
+                    return Err(FetchError::Http {
+                        url: url.to_string(),
+                        status: status.as_u16(),
+                    });
+                }
+                let total = response.content_length();
+                (Box::new(response), total)
+            };
         let mut file = tempfile::Builder::new()
             .prefix(".fetch-")
             .suffix(".tmp")

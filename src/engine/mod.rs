@@ -9,6 +9,7 @@ pub mod derivation;
 pub mod fetch;
 pub mod graph;
 pub mod scheduler;
+pub mod source;
 pub mod seed;
 pub mod store;
 

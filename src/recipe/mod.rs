@@ -27,6 +27,42 @@ pub struct Recipe {
     pub hosts: Vec<Host>,
     /// API server URL overrides by kubeconfig component (see [`KUBECONFIG_COMPONENTS`]).
     pub kubeconfig_servers: std::collections::BTreeMap<String, String>,
+    /// etcd on every master, from a pinned release tarball; `None`: the recipe installs no etcd.
+    pub etcd: Option<Etcd>,
+}
+
+/// `[etcd]`: the release every master runs, pinned by SHA-256.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Etcd {
+    /// `3.3.5`: names the tarball (`etcd-v3.3.5-linux-amd64.tar.gz`) and the store paths.
+    pub version: String,
+    /// Mirrors, tried in order (`https://`, `http://` or `file://`).
+    pub urls: Vec<String>,
+    /// The tarball's SHA-256; `None` when the recipe leaves the pin empty (a build then prints the hash).
+    pub sha256: Option<[u8; 32]>,
+    /// 1-based line of the `sha256` field, for messages that point at the pin.
+    pub sha256_line: usize,
+    /// The binaries taken from the tarball: `etcd`, `etcdctl`, and `etcdutl` from v3.5 on.
+    pub binaries: Vec<String>,
+    /// Optional pins of unpacked binaries, by name.
+    pub members: std::collections::BTreeMap<String, [u8; 32]>,
+    pub pki: EtcdPki,
+}
+
+impl Etcd {
+    /// The tarball's file name in upstream's release layout.
+    pub fn tarball(&self) -> String {
+        format!("etcd-v{}-linux-amd64.tar.gz", self.version)
+    }
+}
+
+/// Which certificates etcd uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EtcdPki {
+    /// The tutorial's: the API server's `kubernetes.pem` for clients and peers, trusted via the cluster CA.
+    Tutorial,
+    /// kubeadm's: a separate etcd CA, a server and a peer certificate per member, and an API-server client.
+    Kubeadm,
 }
 
 /// Kubeconfigs whose server the recipe may override: `worker` (every kubelet), `kube-proxy`,

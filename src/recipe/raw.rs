@@ -15,6 +15,20 @@ pub struct RawRecipe {
     pub hosts: Vec<RawHost>,
     #[serde(default)]
     pub kubeconfigs: RawKubeconfigs,
+    pub etcd: Option<RawEtcd>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEtcd {
+    pub version: Spanned<String>,
+    pub urls: Spanned<Vec<Spanned<String>>>,
+    pub sha256: Spanned<String>,
+    /// Binary name → SHA-256, checked after unpacking.
+    #[serde(default)]
+    pub members: std::collections::BTreeMap<String, Spanned<String>>,
+    /// `tutorial` (etcd reuses the API server's certificate) or `kubeadm` (a separate etcd CA).
+    pub pki: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]

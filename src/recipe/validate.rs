@@ -8,8 +8,8 @@ use toml::Spanned;
 
 use super::raw::{RawHost, RawRecipe};
 use super::{
-    AltName, BUILTIN_CERTIFICATES, Cidr, Cluster, Encryption, EncryptionKey, Host, Pki, PkiUser,
-    Problem, Provider, Recipe, Role, Subject,
+    AltName, BUILTIN_CERTIFICATES, Cidr, Cluster, Encryption, EncryptionKey, Etcd, EtcdPki, Host,
+    Pki, PkiUser, Problem, Provider, Recipe, Role, Subject,
 };
 use crate::keys::Algorithm;
 
@@ -116,6 +116,7 @@ fn check(c: &mut Checker, raw: RawRecipe) -> Option<Recipe> {
     let encryption = check_encryption(c, &raw);
     let hosts = check_hosts(c, &raw.hosts, &[service_cidr, cluster_cidr]);
     let kubeconfig_servers = check_servers(c, &raw);
+    let etcd = check_etcd(c, &raw);
 
     let (issue_date, issue_date_text) = issue?;
     Some(Recipe {
@@ -131,7 +132,124 @@ fn check(c: &mut Checker, raw: RawRecipe) -> Option<Recipe> {
         encryption: encryption?,
         hosts,
         kubeconfig_servers,
+        etcd: etcd?,
     })
+}
+
+/// A SHA-256 pin: 64 hex digits (an optional `sha256:` prefix is accepted).
+fn sha256_pin(text: &str) -> Result<[u8; 32], String> {
+    let hex = text.strip_prefix("sha256:").unwrap_or(text);
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("{text:?} is not a SHA-256 (64 hex digits)"));
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|e| e.to_string())?;
+    }
+    Ok(out)
+}
+
+/// `[etcd]`: version, mirrors, the pin, member pins, the certificate layout. `Some(None)`: no etcd.
+fn check_etcd(c: &mut Checker, raw: &RawRecipe) -> Option<Option<Etcd>> {
+    let Some(e) = &raw.etcd else {
+        return Some(None);
+    };
+    let before = c.problems.len();
+    let version = e.version.get_ref().clone();
+    let parts: Vec<&str> = version.split('.').collect();
+    let numbers: Option<Vec<u32>> = parts.iter().map(|p| p.parse().ok()).collect();
+    let numbers = match numbers {
+        Some(n) if n.len() == 3 && parts.iter().all(|p| !p.starts_with('+')) => n,
+        _ => {
+            c.at(
+                e.version.span(),
+                "etcd.version",
+                format!("{version:?} is not a release number like 3.5.21 (no leading v)"),
+            );
+            Vec::new()
+        }
+    };
+    if e.urls.get_ref().is_empty() {
+        c.at(e.urls.span(), "etcd.urls", "needs at least one URL");
+    }
+    let mut urls = Vec::new();
+    for (i, u) in e.urls.get_ref().iter().enumerate() {
+        let text = u.get_ref();
+        let ok = ["https://", "http://", "file:///"]
+            .iter()
+            .any(|p| text.strip_prefix(p).is_some_and(|r| !r.is_empty()))
+            && !text.contains(char::is_whitespace);
+        if ok {
+            urls.push(text.clone());
+        } else {
+            c.at(
+                u.span(),
+                format!("etcd.urls[{i}]"),
+                format!("{text:?} is not an https://, http:// or file:/// URL"),
+            );
+        }
+    }
+    let (sha256_line, _) = line_column(c.text, e.sha256.span().start);
+    let sha256 = if e.sha256.get_ref().is_empty() {
+        None
+    } else {
+        match sha256_pin(e.sha256.get_ref()) {
+            Ok(h) => Some(h),
+            Err(m) => {
+                c.at(e.sha256.span(), "etcd.sha256", m);
+                None
+            }
+        }
+    };
+    let mut binaries = vec!["etcd".to_string(), "etcdctl".to_string()];
+    if numbers.as_slice() >= [3, 5, 0].as_slice() {
+        binaries.push("etcdutl".to_string());
+    }
+    let mut members = BTreeMap::new();
+    for (name, pin) in &e.members {
+        let field = format!("etcd.members.{name}");
+        if !binaries.contains(name) {
+            c.at(
+                pin.span(),
+                field,
+                format!(
+                    "etcd v{version} ships no {name:?} that hardway installs; expected one of {}",
+                    binaries.join(", ")
+                ),
+            );
+            continue;
+        }
+        match sha256_pin(pin.get_ref()) {
+            Ok(h) => {
+                members.insert(name.clone(), h);
+            }
+            Err(m) => c.at(pin.span(), field, m),
+        }
+    }
+    let pki = match e.pki.as_ref().map(|p| (p, p.get_ref().as_str())) {
+        None | Some((_, "tutorial")) => EtcdPki::Tutorial,
+        Some((_, "kubeadm")) => EtcdPki::Kubeadm,
+        Some((p, other)) => {
+            c.at(
+                p.span(),
+                "etcd.pki",
+                format!("{other:?} is not a layout; expected \"tutorial\" or \"kubeadm\""),
+            );
+            EtcdPki::Tutorial
+        }
+    };
+    if c.problems.len() > before {
+        return None;
+    }
+    Some(Some(Etcd {
+        version,
+        urls,
+        sha256,
+        sha256_line,
+        binaries,
+        members,
+        pki,
+    }))
 }
 
 /// `[kubeconfigs.servers]`: component → `https://host:port` URL.

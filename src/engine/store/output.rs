@@ -56,21 +56,7 @@ impl OutputWriter {
 
     /// Writes one file (relative path, `/`-separated, no `..`) with an explicit mode.
     pub fn file(&mut self, rel: &str, bytes: &[u8], mode: FileMode) -> Result<(), BuilderError> {
-        if rel.is_empty()
-            || rel.starts_with('/')
-            || rel
-                .split('/')
-                .any(|c| c.is_empty() || c == "." || c == "..")
-        {
-            return Err(BuilderError::UnsafeOutput(rel.to_string()));
-        }
-        let path = self.dir.join(rel);
-        if let Some(parent) = path.parent().filter(|p| *p != self.dir) {
-            mkdir_private(parent).map_err(|e| match e {
-                StoreError::Io { path, source } => BuilderError::Io { path, source },
-                other => BuilderError::artifact(other),
-            })?;
-        }
+        let path = self.prepare(rel)?;
         let write = || -> std::io::Result<()> {
             let mut f = fs::OpenOptions::new()
                 .write(true)
@@ -91,6 +77,70 @@ impl OutputWriter {
             *blake3::hash(bytes).as_bytes(),
         ));
         Ok(())
+    }
+
+    /// Checks a relative output path and makes its parent directory; returns the absolute path.
+    fn prepare(&mut self, rel: &str) -> Result<PathBuf, BuilderError> {
+        if rel.is_empty()
+            || rel.starts_with('/')
+            || rel
+                .split('/')
+                .any(|c| c.is_empty() || c == "." || c == "..")
+        {
+            return Err(BuilderError::UnsafeOutput(rel.to_string()));
+        }
+        let path = self.dir.join(rel);
+        if let Some(parent) = path.parent().filter(|p| *p != self.dir) {
+            mkdir_private(parent).map_err(|e| match e {
+                StoreError::Io { path, source } => BuilderError::Io { path, source },
+                other => BuilderError::artifact(other),
+            })?;
+        }
+        Ok(path)
+    }
+
+    /// Copies the file at `source` into the output (streamed, for large files), with an explicit mode.
+    /// Returns the SHA-256 of the bytes copied (what fixed-output derivations are checked by).
+    pub fn copy_file(
+        &mut self,
+        rel: &str,
+        source: &Path,
+        mode: FileMode,
+    ) -> Result<[u8; 32], BuilderError> {
+        use sha2::Digest as _;
+        let path = self.prepare(rel)?;
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| BuilderError::Io { path, source }
+        };
+        let mut from = fs::File::open(source).map_err(io(source))?;
+        let mut to = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode.bits())
+            .open(&path)
+            .map_err(io(&path))?;
+        let mut hasher = blake3::Hasher::new();
+        let mut sha256 = sha2::Sha256::new();
+        let mut len = 0u64;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = match std::io::Read::read(&mut from, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io(source)(e)),
+            };
+            hasher.update(&buf[..n]);
+            sha256.update(&buf[..n]);
+            std::io::Write::write_all(&mut to, &buf[..n]).map_err(io(&path))?;
+            len += n as u64;
+        }
+        to.set_permissions(fs::Permissions::from_mode(mode.bits()))
+            .map_err(io(&path))?;
+        self.written
+            .push((rel.to_string(), mode, len, *hasher.finalize().as_bytes()));
+        Ok(sha256.finalize().into())
     }
 
     /// The output's hash, from what was written (no second read). Directories are 0700 inside a 0700 store.
