@@ -4,6 +4,7 @@ mod util;
 
 mod bundle;
 mod check;
+mod datacenter;
 mod encryption;
 mod engine;
 mod golden;

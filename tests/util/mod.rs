@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod datacenter;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
