@@ -110,22 +110,76 @@ pub fn build_counts(stdout: &str) -> (u64, u64) {
     (field("built"), field("reused"))
 }
 
-/// True when `tool` is on PATH. Missing: fails the test when HARDWAY_REQUIRE_TOOLS=1, else skips loudly.
+/// The Debian package that provides `tool`, for the message when it is missing. Every tool the tests look for
+/// is listed (an unlisted one fails the test, so the message can always name the package).
+pub fn debian_package(tool: &str) -> &'static str {
+    match tool {
+        "openssl" => "openssl",
+        "kubectl" => "kubernetes-client",
+        "cfssl" => "golang-cfssl",
+        "nginx" => "nginx",
+        "python3" => "python3",
+        "sh" => "dash",
+        "tar" => "tar",
+        "gzip" => "gzip",
+        "sha256sum" => "coreutils",
+        "etcd" => "etcd-server",
+        "etcdctl" => "etcd-client",
+        "sshd" => "openssh-server",
+        "ssh" | "ssh-keygen" => "openssh-client",
+        "ip" => "iproute2",
+        "setpriv" | "unshare" => "util-linux",
+        "systemd-analyze" => "systemd",
+        other => {
+            panic!("tests/util/mod.rs: add {other:?} and its Debian package to debian_package")
+        }
+    }
+}
+
+fn env_is_1(name: &str) -> bool {
+    std::env::var(name).as_deref() == Ok("1")
+}
+
+/// Something a test needs is missing: `what` names it, `remedy` says where it comes from (a Debian package).
+///
+/// - `HARDWAY_REQUIRE_TOOLS=1` (CI): the test fails.
+/// - `HARDWAY_ALLOW_SKIP=1`: a `SKIP` line goes straight to the terminal (past the test harness's output
+///   capture, so a plain `cargo test` shows it) and this returns: the caller skips the test, or the part of it
+///   that needs `what`.
+/// - Otherwise the test fails too, naming what is missing: a plain `cargo test` never reports a test that did
+///   not run as passed.
+pub fn unavailable(what: &str, remedy: &str) {
+    if env_is_1("HARDWAY_REQUIRE_TOOLS") {
+        panic!("{what} is missing ({remedy}), and HARDWAY_REQUIRE_TOOLS=1 requires it");
+    }
+    if env_is_1("HARDWAY_ALLOW_SKIP") {
+        use std::io::Write as _;
+        let thread = std::thread::current();
+        let test = thread.name().unwrap_or("a test");
+        // Written to the process's stderr itself, not through eprintln!, which the harness captures.
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIP {test}: {what} is missing ({remedy}); skipped because HARDWAY_ALLOW_SKIP=1"
+        );
+        return;
+    }
+    panic!(
+        "{what} is missing ({remedy}): install it (.ci/run lists every package the tests need), \
+         or set HARDWAY_ALLOW_SKIP=1 to skip the tests that need it"
+    );
+}
+
+/// True when `tool` is on PATH. When it is not, see `unavailable`: the test fails (naming the tool and its Debian
+/// package) unless HARDWAY_ALLOW_SKIP=1, in which case this says SKIP and returns false.
 pub fn have_tool(tool: &str) -> bool {
+    let package = debian_package(tool);
     let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .map(|o| o.status.success())
+        .args(["-c", "command -v \"$1\" >/dev/null", "sh", tool])
+        .status()
+        .map(|s| s.success())
         .unwrap_or(false);
     if !found {
-        if std::env::var("HARDWAY_REQUIRE_TOOLS").as_deref() == Ok("1") {
-            panic!(
-                "required tool {tool:?} is not installed (HARDWAY_REQUIRE_TOOLS=1); see .ci/run for the packages"
-            );
-        }
-        eprintln!(
-            "SKIPPED: {tool} is not installed; set HARDWAY_REQUIRE_TOOLS=1 to make this a failure"
-        );
+        unavailable(tool, &format!("not on PATH; Debian package {package}"));
     }
     found
 }
