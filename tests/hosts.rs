@@ -3,7 +3,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use crate::util::*;
 
@@ -361,33 +360,82 @@ fn adding_one_worker_rebuilds_only_that_workers_derivations() {
     assert_eq!(fresh.len(), 5, "{shown}");
 }
 
-/// Waits until something accepts TCP connections on `addr`.
-fn wait_listening(addr: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(addr).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("nothing listens on {addr}");
+/// The message of a caught panic.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
 }
 
-/// Kills a child process when dropped, so a failing assertion never leaves a server behind.
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+#[test]
+fn a_server_guard_stops_its_whole_process_group_even_when_the_test_panics() {
+    if !have_tool("sh") {
+        return;
     }
+    let started = std::sync::Mutex::new(Vec::new());
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // A shell and two children that all ignore SIGTERM (an ignored signal stays ignored across exec): only
+        // the guard's SIGKILL to the group ends them.
+        let d = Daemon::spawn(
+            "sh",
+            Command::new("sh").args(["-c", "trap '' TERM; sleep 300 & sleep 300 & wait"]),
+        )
+        .stop_timeout(std::time::Duration::from_millis(300));
+        *started.lock().expect("lock") = d.wait_processes(3);
+        panic!("an assertion fails while the server runs");
+    }));
+    assert!(
+        panic_text(&*caught.expect_err("the closure panics")).contains("an assertion fails"),
+        "the test's own panic"
+    );
+    let started = started.into_inner().expect("lock");
+    assert_eq!(started.len(), 3, "{started:?}");
+    let left: Vec<u32> = started.into_iter().filter(|&p| is_live(p)).collect();
+    assert!(left.is_empty(), "outlived the guard: {left:?}");
+}
+
+#[test]
+fn a_server_that_cannot_bind_fails_even_when_another_process_answers_on_its_address() {
+    if !have_tool("python3") {
+        return;
+    }
+    // Another process's listener (here the test's own): it accepts connections, so merely connecting would
+    // take it for the server.
+    let squatter = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = squatter.local_addr().expect("addr");
+    assert!(std::net::TcpStream::connect(addr).is_ok());
+    let caught = std::panic::catch_unwind(|| {
+        let d = Daemon::spawn(
+            "python3 server",
+            Command::new("python3")
+                .args([
+                    "-c",
+                    "import socket, sys, time\ns = socket.socket()\ns.bind(('127.0.0.1', int(sys.argv[1])))\ns.listen()\ntime.sleep(300)",
+                ])
+                .arg(addr.port().to_string())
+                .stderr(Stdio::null()),
+        );
+        d.wait_listening(&addr.to_string());
+    });
+    let text = panic_text(&*caught.expect_err("the server could not bind: waiting must fail"));
+    assert!(text.contains("exited before listening"), "{text}");
+    // And the check before starting a server refuses the taken address outright.
+    let caught = std::panic::catch_unwind(|| assert_port_free(&addr.to_string()));
+    assert!(
+        panic_text(&*caught.expect_err("taken")).contains("is taken"),
+        "assert_port_free"
+    );
 }
 
 /// openssl's TLS server with the build's API server certificate on `addr`, demanding a client certificate
 /// signed by the build's CA; its `-www` page echoes the client certificate. Logs go to `log`.
-fn api_server(b: &Built, addr: &str, log: &Path) -> Server {
+fn api_server(b: &Built, addr: &str, log: &Path) -> Daemon {
     let api = b.out("kubernetes");
-    let server = Server(
+    Daemon::listening(
+        "openssl s_server",
+        addr,
         Command::new("openssl")
             .args([
                 "s_server",
@@ -404,14 +452,9 @@ fn api_server(b: &Built, addr: &str, log: &Path) -> Server {
             .arg(api.join("kubernetes-key.pem"))
             .arg("-CAfile")
             .arg(b.out("ca").join("ca.pem"))
-            .stdin(Stdio::null())
             .stdout(std::fs::File::create(log).expect("log"))
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("openssl s_server"),
-    );
-    wait_listening(addr);
-    server
+            .stderr(Stdio::null()),
+    )
 }
 
 /// `kubectl get --raw /healthz` with a kubeconfig.
@@ -427,10 +470,11 @@ fn mutual_tls_through_a_worker_kubeconfig() {
     if !have_tool("kubectl") || !have_tool("openssl") {
         return;
     }
-    let b = Built::new(&loopback_recipe(40));
+    let base = free_loopback_base(40);
+    let b = Built::new(&loopback_recipe(base));
     // The API server's certificate on the load balancer's address, demanding a client certificate.
     let log = b.t.join("s_server.log");
-    let server = api_server(&b, "127.0.0.46:6443", &log);
+    let server = api_server(&b, &format!("127.0.0.{}:6443", base + 6), &log);
     let out = kubectl_healthz(&b.out("node1.kubeconfig"));
     let body = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -449,7 +493,7 @@ fn mutual_tls_through_a_worker_kubeconfig() {
     let other = TestDir::new();
     let seed = other.join("seed");
     ok(hardway().args(["init", "--seed-file"]).arg(&seed));
-    let recipe = other.write("r.toml", &loopback_recipe(40));
+    let recipe = other.write("r.toml", &loopback_recipe(base));
     ok(hardway()
         .current_dir(other.path())
         .arg("build")
@@ -479,7 +523,8 @@ fn nginx_proxies_kubectl_to_a_master_through_the_load_balancer_config() {
         );
         return;
     }
-    let b = Built::new(&loopback_recipe(50));
+    let base = free_loopback_base(50);
+    let b = Built::new(&loopback_recipe(base));
     // The load balancer's bundle, unpacked as push would.
     let root = b.t.join("lb-root");
     std::fs::create_dir_all(&root).expect("mkdir");
@@ -515,20 +560,29 @@ fn nginx_proxies_kubectl_to_a_master_through_the_load_balancer_config() {
         .arg("-p")
         .arg(b.t.path()));
     // master1's API server (openssl with the API server certificate) behind the load balancer.
-    let _master = api_server(&b, "127.0.0.51:6443", &b.t.join("s_server.log"));
-    let _lb = Server(
+    let master1 = format!("127.0.0.{}:6443", base + 1);
+    let _master = api_server(&b, &master1, &b.t.join("s_server.log"));
+    // nginx in the foreground with its master and workers, all in the Daemon's process group: the test talks to
+    // this nginx only (the address was free and a process of the group listens on it), and dropping the Daemon
+    // stops every one of them, also when an assertion fails.
+    let lb_addr = &format!("127.0.0.{}:6443", base + 6);
+    let mut lb = Daemon::listening(
+        "nginx",
+        lb_addr,
         Command::new("nginx")
             .arg("-c")
             .arg(&conf)
             .arg("-p")
             .arg(b.t.path())
-            .args(["-g", "daemon off;"])
+            .args(["-g", "daemon off; master_process on;"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nginx"),
+            .stderr(Stdio::null()),
     );
-    wait_listening("127.0.0.56:6443");
+    let started = lb.wait_processes(2);
+    assert!(
+        started.len() >= 2 && started.contains(&lb.pid()),
+        "nginx's master and at least one worker: {started:?}"
+    );
     let out = kubectl_healthz(&b.out("node2.kubeconfig"));
     let body = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -537,4 +591,23 @@ fn nginx_proxies_kubectl_to_a_master_through_the_load_balancer_config() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(body.contains("CN=system:node:node2"), "{body}");
+    lb.assert_running();
+
+    // Stopped, nginx leaves nothing behind: no process of its group, nothing on its address.
+    let survivors = lb.stop();
+    assert!(
+        survivors.is_empty(),
+        "nginx processes survived: {survivors:?}"
+    );
+    assert!(
+        group_processes(lb.pid()).is_empty(),
+        "nginx's group {} still has processes",
+        lb.pid()
+    );
+    assert_port_free(lb_addr);
+    let log = std::fs::read_to_string(b.t.join("error.log")).unwrap_or_default();
+    assert!(
+        !log.contains("[emerg]") && !log.contains("bind()"),
+        "nginx's error log: {log}"
+    );
 }

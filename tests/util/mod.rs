@@ -278,6 +278,42 @@ pub fn loopback_recipe(base: u8) -> String {
     t
 }
 
+/// A base for `loopback_recipe` whose addresses (127.0.0.base+1 … base+6, ports 443 and 6443) are free now and
+/// not handed to another test of this process: `preferred` if it is, else the first free one of 60, 70, … 240.
+/// Test runs in other checkouts on the same machine use the same addresses; a server of theirs (or one left over
+/// from an old run) must not fail this test, nor answer in place of this test's server.
+pub fn free_loopback_base(preferred: u8) -> u8 {
+    static CLAIMED: std::sync::Mutex<std::collections::BTreeSet<u8>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut claimed = CLAIMED.lock().unwrap_or_else(|e| e.into_inner());
+    let free = |base: u8| {
+        (1..=6).all(|last| {
+            [443, 6443].iter().all(|port| {
+                // Only "in use" means taken: a non-root test may not bind 443 at all, yet 6443 is what it needs.
+                !std::net::TcpListener::bind(format!("127.0.0.{}:{port}", base + last))
+                    .is_err_and(|e| e.kind() == std::io::ErrorKind::AddrInUse)
+            })
+        })
+    };
+    let candidates = std::iter::once(preferred).chain((60..=240).step_by(10));
+    for base in candidates {
+        if !claimed.contains(&base) && free(base) {
+            if base != preferred {
+                eprintln!(
+                    "127.0.0.{}…{} are taken: using 127.0.0.{}…{}",
+                    preferred + 1,
+                    preferred + 6,
+                    base + 1,
+                    base + 6
+                );
+            }
+            claimed.insert(base);
+            return base;
+        }
+    }
+    panic!("no free block of six loopback addresses in 127.0.0.41–127.0.0.246 (see `ss -ltnp`)");
+}
+
 /// 1-based line of the first occurrence of `needle` in `text`.
 pub fn line_of(text: &str, needle: &str) -> usize {
     let at = text
@@ -308,5 +344,293 @@ pub fn assert_rejected_at(text: &str, line: usize, field: &str, words: &str) {
             !t.join(written).exists(),
             "a failing recipe wrote {written}/"
         );
+    }
+}
+
+// ---- servers ---------------------------------------------------------------------------------------------
+
+/// Sends `signal` (a name: TERM, QUIT, KILL) to every process of process group `pgid` — by group ID, never by
+/// name. Uses the shell's `kill` builtin (`kill -s SIG -- -PGID`), so no procps is needed. False if none got it.
+pub fn signal_group(pgid: u32, signal: &str) -> bool {
+    Command::new("sh")
+        .args([
+            "-c",
+            "kill -s \"$1\" -- \"-$2\" 2>/dev/null",
+            "sh",
+            signal,
+            &pgid.to_string(),
+        ])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `/proc/<pid>/stat`: (state, process group), or None when the process is gone.
+fn proc_stat(pid: u32) -> Option<(char, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid pgrp …`; comm may hold spaces and parentheses, so read after the last ')'.
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let _ppid = fields.next()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    Some((state, pgrp))
+}
+
+/// True while process `pid` exists and is not a zombie.
+pub fn is_live(pid: u32) -> bool {
+    proc_stat(pid).is_some_and(|(s, _)| s != 'Z' && s != 'X')
+}
+
+/// PIDs of the live (not zombie) processes of group `pgid`.
+pub fn group_processes(pgid: u32) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if let Some((state, pgrp)) = proc_stat(pid)
+            && pgrp == pgid
+            && state != 'Z'
+            && state != 'X'
+        {
+            pids.push(pid);
+        }
+    }
+    pids.sort_unstable();
+    pids
+}
+
+/// The inodes of the TCP sockets listening on exactly `addr` (from /proc/net/tcp or tcp6).
+fn listening_socket_inodes(addr: std::net::SocketAddr) -> Vec<u64> {
+    // The kernel prints each 32-bit word of the address as a host-order integer, the port as a number.
+    let words = |octets: &[u8]| -> String {
+        octets
+            .chunks(4)
+            .map(|w| format!("{:08X}", u32::from_ne_bytes([w[0], w[1], w[2], w[3]])))
+            .collect()
+    };
+    let (table, ip) = match addr.ip() {
+        std::net::IpAddr::V4(ip) => ("/proc/net/tcp", words(&ip.octets())),
+        std::net::IpAddr::V6(ip) => ("/proc/net/tcp6", words(&ip.octets())),
+    };
+    let local = format!("{ip}:{:04X}", addr.port());
+    let text = std::fs::read_to_string(table).unwrap_or_else(|e| panic!("{table}: {e}"));
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            // sl, local_address, rem_address, st (0A: LISTEN), tx:rx, tr:when, retrnsmt, uid, timeout, inode
+            if f.len() > 9 && f[1] == local && f[3] == "0A" {
+                f[9].parse().ok()
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// True when one of `pids` holds a socket listening on `addr`.
+fn held_listener(pids: &[u32], addr: std::net::SocketAddr) -> bool {
+    let inodes = listening_socket_inodes(addr);
+    if inodes.is_empty() {
+        return false;
+    }
+    let wanted: Vec<String> = inodes.iter().map(|i| format!("socket:[{i}]")).collect();
+    pids.iter().any(|pid| {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|fd| {
+                std::fs::read_link(fd.path())
+                    .is_ok_and(|l| wanted.iter().any(|w| l.as_os_str() == w.as_str()))
+            })
+    })
+}
+
+/// Asserts nothing listens on `addr` (it can be bound): a server left over from an earlier run, or another
+/// test's, would otherwise answer in place of the one this test starts.
+pub fn assert_port_free(addr: &str) {
+    if let Err(e) = std::net::TcpListener::bind(addr) {
+        panic!(
+            "{addr} is taken ({e}): something already listens there, perhaps a server left over from an \
+             earlier run (see `ss -ltnp`); a test must talk to its own server"
+        );
+    }
+}
+
+/// A server a test started, with everything it starts (nginx's workers): the leader of a process group of its
+/// own. Dropping it — also when the test panics — stops the whole group: the stop signal (SIGTERM unless
+/// `stop_signal` says otherwise) to the group, up to 10 s (`stop_timeout`) for every process of the group to
+/// exit, then SIGKILL to the group; then the leader is reaped. The leader is reaped only then, so until the group is gone its PID
+/// (the group ID) cannot be reused and signals reach no other process.
+///
+/// The program must stay in its group: no daemonizing (nginx runs with `daemon off;`).
+pub struct Daemon {
+    name: String,
+    child: std::process::Child,
+    stop_signal: &'static str,
+    stop_timeout: std::time::Duration,
+    stopped: bool,
+}
+
+impl Daemon {
+    /// Spawns `cmd` (stdin from /dev/null) as the leader of a new process group.
+    pub fn spawn(name: &str, cmd: &mut Command) -> Daemon {
+        use std::os::unix::process::CommandExt as _;
+        let child = cmd
+            .process_group(0)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{name}: cannot start {cmd:?}: {e}"));
+        Daemon {
+            name: name.to_string(),
+            child,
+            stop_signal: "TERM",
+            stop_timeout: std::time::Duration::from_secs(10),
+            stopped: false,
+        }
+    }
+
+    /// Spawns a server that is to listen on `addr` (e.g. `127.0.0.46:6443`): asserts the address is free before,
+    /// then waits until a process of this group listens on it (see `wait_listening`).
+    pub fn listening(name: &str, addr: &str, cmd: &mut Command) -> Daemon {
+        assert_port_free(addr);
+        let d = Daemon::spawn(name, cmd);
+        d.wait_listening(addr);
+        d
+    }
+
+    /// The signal that stops this server gracefully (a name: TERM, QUIT, INT).
+    pub fn stop_signal(mut self, signal: &'static str) -> Daemon {
+        self.stop_signal = signal;
+        self
+    }
+
+    /// How long `stop` waits after the stop signal before SIGKILL (10 s unless set).
+    pub fn stop_timeout(mut self, timeout: std::time::Duration) -> Daemon {
+        self.stop_timeout = timeout;
+        self
+    }
+
+    /// The leader's PID, which is the group ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// True while the leader runs (it has not exited; it is not reaped before `stop`).
+    pub fn is_running(&self) -> bool {
+        !self.stopped && is_live(self.pid())
+    }
+
+    /// Fails the test unless the leader still runs.
+    pub fn assert_running(&self) {
+        assert!(
+            self.is_running(),
+            "{} (PID {}) is no longer running",
+            self.name,
+            self.pid()
+        );
+    }
+
+    /// The live processes of this server's group.
+    pub fn processes(&self) -> Vec<u32> {
+        group_processes(self.pid())
+    }
+
+    /// Waits (up to 20 s) until the group has at least `n` live processes (nginx forks its workers after it
+    /// listens); returns them.
+    pub fn wait_processes(&self, n: usize) -> Vec<u32> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let pids = self.processes();
+            if pids.len() >= n {
+                return pids;
+            }
+            assert!(
+                self.is_running() && std::time::Instant::now() < deadline,
+                "{} (PID {}): {} processes, not {n}, in its group: {pids:?}",
+                self.name,
+                self.pid(),
+                pids.len()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Waits (up to 20 s) until a process of this group — not a leftover that happens to answer on the address
+    /// — holds a socket listening on `addr`; fails if the leader exits first (e.g. it could not bind).
+    pub fn wait_listening(&self, addr: &str) {
+        let sa: std::net::SocketAddr = addr
+            .parse()
+            .unwrap_or_else(|e| panic!("{addr}: not an address: {e}"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if held_listener(&self.processes(), sa) {
+                return;
+            }
+            assert!(
+                self.is_running(),
+                "{} (PID {}) exited before listening on {addr}",
+                self.name,
+                self.pid()
+            );
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} (PID {}) did not listen on {addr} within 20 s",
+                self.name,
+                self.pid()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Waits up to `timeout` for the group to have no live process.
+    fn wait_group_gone(&self, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if self.processes().is_empty() {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the group (see the type's documentation) and reaps the leader. Returns the PIDs of the group that
+    /// survived even SIGKILL (none, unless a process is stuck in the kernel). Idempotent.
+    pub fn stop(&mut self) -> Vec<u32> {
+        if self.stopped {
+            return Vec::new();
+        }
+        let pgid = self.pid();
+        signal_group(pgid, self.stop_signal);
+        if !self.wait_group_gone(self.stop_timeout) {
+            eprintln!(
+                "{} (group {pgid}): {:?} still running {:?} after SIG{}: SIGKILL",
+                self.name,
+                self.processes(),
+                self.stop_timeout,
+                self.stop_signal
+            );
+            signal_group(pgid, "KILL");
+            self.wait_group_gone(std::time::Duration::from_secs(5));
+        }
+        let left = self.processes();
+        if left.is_empty() {
+            let _ = self.child.wait();
+        } else {
+            // Reaping the leader now would free the group ID for reuse while processes remain in the group.
+            eprintln!("{} (group {pgid}): {left:?} survived SIGKILL", self.name);
+        }
+        self.stopped = true;
+        left
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
