@@ -347,6 +347,123 @@ pub fn assert_rejected_at(text: &str, line: usize, field: &str, words: &str) {
     }
 }
 
+// ---- kubectl ---------------------------------------------------------------------------------------------
+
+/// The kubectl the tests run: `HARDWAY_KUBECTL` (a path, e.g. an older kubectl unpacked beside the installed
+/// one), else `kubectl` from PATH.
+pub fn kubectl_program() -> String {
+    std::env::var("HARDWAY_KUBECTL")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "kubectl".to_string())
+}
+
+/// A command running the kubectl under test.
+pub fn kubectl() -> Command {
+    Command::new(kubectl_program())
+}
+
+/// True when the kubectl under test is there (see `have_tool`). A `HARDWAY_KUBECTL` that does not run is a
+/// failure, never a skip: it was asked for.
+pub fn have_kubectl() -> bool {
+    match std::env::var("HARDWAY_KUBECTL") {
+        Ok(p) if !p.is_empty() => {
+            let runs = Command::new(&p)
+                .args(["version", "--client"])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            assert!(runs, "HARDWAY_KUBECTL={p} does not run `version --client`");
+            true
+        }
+        _ => have_tool("kubectl"),
+    }
+}
+
+/// A kubectl client version, from its gitVersion (`v1.32.4`, `v1.20.2`, `v1.32.4-dispatcher`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KubectlVersion {
+    pub git_version: String,
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+}
+
+impl KubectlVersion {
+    /// Parses a gitVersion: `v`, major, minor, patch, then anything (a pre-release or vendor suffix).
+    pub fn parse(git_version: &str) -> Option<KubectlVersion> {
+        let rest = git_version.strip_prefix('v')?;
+        let mut parts = rest.splitn(3, '.');
+        let number = |s: &str| -> Option<u32> {
+            let digits: String = s.chars().take_while(|c| c.is_ascii_digit()).collect();
+            digits.parse().ok()
+        };
+        let major = number(parts.next()?)?;
+        let minor = number(parts.next()?)?;
+        let patch = number(parts.next()?)?;
+        Some(KubectlVersion {
+            git_version: git_version.to_string(),
+            major,
+            minor,
+            patch,
+        })
+    }
+
+    /// The gitVersion in `kubectl version --client -o json` (`"clientVersion": {… "gitVersion": "v1.32.4" …}`).
+    pub fn from_json(text: &str) -> Option<KubectlVersion> {
+        let client = &text[text.find("\"clientVersion\"")?..];
+        let after = &client[client.find("\"gitVersion\"")? + "\"gitVersion\"".len()..];
+        let value = after
+            .trim_start()
+            .strip_prefix(':')?
+            .trim_start()
+            .strip_prefix('"')?;
+        KubectlVersion::parse(&value[..value.find('"')?])
+    }
+
+    /// The gitVersion in `kubectl version --client` text: old kubectl prints
+    /// `Client Version: version.Info{Major:"1", Minor:"20", GitVersion:"v1.20.2", …}`, new kubectl
+    /// `Client Version: v1.32.4`.
+    pub fn from_text(text: &str) -> Option<KubectlVersion> {
+        let line = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Client Version:"))?
+            .trim();
+        if let Some(at) = line.find("GitVersion:\"") {
+            let value = &line[at + "GitVersion:\"".len()..];
+            return KubectlVersion::parse(&value[..value.find('"')?]);
+        }
+        KubectlVersion::parse(line.split_whitespace().next()?)
+    }
+}
+
+/// The version of the kubectl under test, asked once per test binary (`version --client -o json`, falling back to
+/// the text of `version --client` for a kubectl without `-o`), and reported once on the terminal past the
+/// harness's output capture, so every run says which kubectl it checked.
+pub fn kubectl_version() -> &'static KubectlVersion {
+    static VERSION: std::sync::OnceLock<KubectlVersion> = std::sync::OnceLock::new();
+    VERSION.get_or_init(|| {
+        let program = kubectl_program();
+        let json = run(kubectl().args(["version", "--client", "-o", "json"]));
+        let parsed = if json.status.success() {
+            KubectlVersion::from_json(&String::from_utf8_lossy(&json.stdout))
+        } else {
+            None
+        };
+        let version = parsed.unwrap_or_else(|| {
+            let text = ok(kubectl().args(["version", "--client"]));
+            KubectlVersion::from_text(&text)
+                .unwrap_or_else(|| panic!("{program}: no client gitVersion in:\n{text}"))
+        });
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "kubectl under test: {program} {}",
+            version.git_version
+        );
+        version
+    })
+}
+
 // ---- servers ---------------------------------------------------------------------------------------------
 
 /// Sends `signal` (a name: TERM, QUIT, KILL) to every process of process group `pgid` — by group ID, never by
