@@ -52,10 +52,10 @@ print(json.dumps(out))
     );
     let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if s == "NO-PYYAML" {
-        if std::env::var("HARDWAY_REQUIRE_TOOLS").as_deref() == Ok("1") {
-            panic!("PyYAML (python3-yaml) is required (HARDWAY_REQUIRE_TOOLS=1)");
-        }
-        eprintln!("SKIPPED: PyYAML is not installed");
+        unavailable(
+            "PyYAML (Python's yaml module)",
+            "Debian package python3-yaml, or pip install pyyaml as .ci/run does",
+        );
         return None;
     }
     Some(s)

@@ -1,10 +1,9 @@
 //! The PKI, checked by the real tools: openssl (chain, fields, keys, CSRs, mutual TLS) and cfssl certinfo.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sha2::Digest as _;
@@ -389,9 +388,9 @@ fn quoted(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// An `openssl s_server` on 127.0.0.1, killed when dropped.
+/// An `openssl s_server` on 127.0.0.1, stopped (its whole process group) when dropped.
 struct Server {
-    child: Child,
+    _daemon: Daemon,
     port: u16,
 }
 
@@ -402,49 +401,33 @@ impl Server {
             .local_addr()
             .expect("addr")
             .port();
-        let mut child = Command::new("openssl")
-            .args(["s_server", "-accept", &format!("127.0.0.1:{port}")])
-            .args([
-                "-Verify",
-                "1",
-                "-verify_return_error",
-                "-attime",
-                VERIFY_AT,
-                "-www",
-                "-cert",
-            ])
-            .arg(file(out, "kubernetes", ".pem"))
-            .arg("-key")
-            .arg(file(out, "kubernetes", "-key.pem"))
-            .arg("-CAfile")
-            .arg(file(out, "ca", ".pem"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("openssl s_server");
-        // s_server prints ACCEPT once it listens.
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if line.contains("ACCEPT") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        let server = Server { child, port };
-        rx.recv_timeout(Duration::from_secs(20))
-            .expect("s_server did not start listening within 20 s");
-        server
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let addr = format!("127.0.0.1:{port}");
+        let daemon = Daemon::listening(
+            "openssl s_server",
+            &addr,
+            Command::new("openssl")
+                .args(["s_server", "-accept", &addr])
+                .args([
+                    "-Verify",
+                    "1",
+                    "-verify_return_error",
+                    "-attime",
+                    VERIFY_AT,
+                    "-www",
+                    "-cert",
+                ])
+                .arg(file(out, "kubernetes", ".pem"))
+                .arg("-key")
+                .arg(file(out, "kubernetes", "-key.pem"))
+                .arg("-CAfile")
+                .arg(file(out, "ca", ".pem"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        );
+        Server {
+            _daemon: daemon,
+            port,
+        }
     }
 }
 

@@ -112,22 +112,76 @@ pub fn build_counts(stdout: &str) -> (u64, u64) {
     (field("built"), field("reused"))
 }
 
-/// True when `tool` is on PATH. Missing: fails the test when HARDWAY_REQUIRE_TOOLS=1, else skips loudly.
+/// The Debian package that provides `tool`, for the message when it is missing. Every tool the tests look for
+/// is listed (an unlisted one fails the test, so the message can always name the package).
+pub fn debian_package(tool: &str) -> &'static str {
+    match tool {
+        "openssl" => "openssl",
+        "kubectl" => "kubernetes-client",
+        "cfssl" => "golang-cfssl",
+        "nginx" => "nginx",
+        "python3" => "python3",
+        "sh" => "dash",
+        "tar" => "tar",
+        "gzip" => "gzip",
+        "sha256sum" => "coreutils",
+        "etcd" => "etcd-server",
+        "etcdctl" => "etcd-client",
+        "sshd" => "openssh-server",
+        "ssh" | "ssh-keygen" => "openssh-client",
+        "ip" => "iproute2",
+        "setpriv" | "unshare" => "util-linux",
+        "systemd-analyze" => "systemd",
+        other => {
+            panic!("tests/util/mod.rs: add {other:?} and its Debian package to debian_package")
+        }
+    }
+}
+
+fn env_is_1(name: &str) -> bool {
+    std::env::var(name).as_deref() == Ok("1")
+}
+
+/// Something a test needs is missing: `what` names it, `remedy` says where it comes from (a Debian package).
+///
+/// - `HARDWAY_REQUIRE_TOOLS=1` (CI): the test fails.
+/// - `HARDWAY_ALLOW_SKIP=1`: a `SKIP` line goes straight to the terminal (past the test harness's output
+///   capture, so a plain `cargo test` shows it) and this returns: the caller skips the test, or the part of it
+///   that needs `what`.
+/// - Otherwise the test fails too, naming what is missing: a plain `cargo test` never reports a test that did
+///   not run as passed.
+pub fn unavailable(what: &str, remedy: &str) {
+    if env_is_1("HARDWAY_REQUIRE_TOOLS") {
+        panic!("{what} is missing ({remedy}), and HARDWAY_REQUIRE_TOOLS=1 requires it");
+    }
+    if env_is_1("HARDWAY_ALLOW_SKIP") {
+        use std::io::Write as _;
+        let thread = std::thread::current();
+        let test = thread.name().unwrap_or("a test");
+        // Written to the process's stderr itself, not through eprintln!, which the harness captures.
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIP {test}: {what} is missing ({remedy}); skipped because HARDWAY_ALLOW_SKIP=1"
+        );
+        return;
+    }
+    panic!(
+        "{what} is missing ({remedy}): install it (.ci/run lists every package the tests need), \
+         or set HARDWAY_ALLOW_SKIP=1 to skip the tests that need it"
+    );
+}
+
+/// True when `tool` is on PATH. When it is not, see `unavailable`: the test fails (naming the tool and its Debian
+/// package) unless HARDWAY_ALLOW_SKIP=1, in which case this says SKIP and returns false.
 pub fn have_tool(tool: &str) -> bool {
+    let package = debian_package(tool);
     let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .map(|o| o.status.success())
+        .args(["-c", "command -v \"$1\" >/dev/null", "sh", tool])
+        .status()
+        .map(|s| s.success())
         .unwrap_or(false);
     if !found {
-        if std::env::var("HARDWAY_REQUIRE_TOOLS").as_deref() == Ok("1") {
-            panic!(
-                "required tool {tool:?} is not installed (HARDWAY_REQUIRE_TOOLS=1); see .ci/run for the packages"
-            );
-        }
-        eprintln!(
-            "SKIPPED: {tool} is not installed; set HARDWAY_REQUIRE_TOOLS=1 to make this a failure"
-        );
+        unavailable(tool, &format!("not on PATH; Debian package {package}"));
     }
     found
 }
@@ -226,6 +280,42 @@ pub fn loopback_recipe(base: u8) -> String {
     t
 }
 
+/// A base for `loopback_recipe` whose addresses (127.0.0.base+1 … base+6, ports 443 and 6443) are free now and
+/// not handed to another test of this process: `preferred` if it is, else the first free one of 60, 70, … 240.
+/// Test runs in other checkouts on the same machine use the same addresses; a server of theirs (or one left over
+/// from an old run) must not fail this test, nor answer in place of this test's server.
+pub fn free_loopback_base(preferred: u8) -> u8 {
+    static CLAIMED: std::sync::Mutex<std::collections::BTreeSet<u8>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut claimed = CLAIMED.lock().unwrap_or_else(|e| e.into_inner());
+    let free = |base: u8| {
+        (1..=6).all(|last| {
+            [443, 6443].iter().all(|port| {
+                // Only "in use" means taken: a non-root test may not bind 443 at all, yet 6443 is what it needs.
+                !std::net::TcpListener::bind(format!("127.0.0.{}:{port}", base + last))
+                    .is_err_and(|e| e.kind() == std::io::ErrorKind::AddrInUse)
+            })
+        })
+    };
+    let candidates = std::iter::once(preferred).chain((60..=240).step_by(10));
+    for base in candidates {
+        if !claimed.contains(&base) && free(base) {
+            if base != preferred {
+                eprintln!(
+                    "127.0.0.{}…{} are taken: using 127.0.0.{}…{}",
+                    preferred + 1,
+                    preferred + 6,
+                    base + 1,
+                    base + 6
+                );
+            }
+            claimed.insert(base);
+            return base;
+        }
+    }
+    panic!("no free block of six loopback addresses in 127.0.0.41–127.0.0.246 (see `ss -ltnp`)");
+}
+
 /// 1-based line of the first occurrence of `needle` in `text`.
 pub fn line_of(text: &str, needle: &str) -> usize {
     let at = text
@@ -256,5 +346,410 @@ pub fn assert_rejected_at(text: &str, line: usize, field: &str, words: &str) {
             !t.join(written).exists(),
             "a failing recipe wrote {written}/"
         );
+    }
+}
+
+// ---- kubectl ---------------------------------------------------------------------------------------------
+
+/// The kubectl the tests run: `HARDWAY_KUBECTL` (a path, e.g. an older kubectl unpacked beside the installed
+/// one), else `kubectl` from PATH.
+pub fn kubectl_program() -> String {
+    std::env::var("HARDWAY_KUBECTL")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "kubectl".to_string())
+}
+
+/// A command running the kubectl under test.
+pub fn kubectl() -> Command {
+    Command::new(kubectl_program())
+}
+
+/// True when the kubectl under test is there (see `have_tool`). A `HARDWAY_KUBECTL` that does not run is a
+/// failure, never a skip: it was asked for.
+pub fn have_kubectl() -> bool {
+    match std::env::var("HARDWAY_KUBECTL") {
+        Ok(p) if !p.is_empty() => {
+            let runs = Command::new(&p)
+                .args(["version", "--client"])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            assert!(runs, "HARDWAY_KUBECTL={p} does not run `version --client`");
+            true
+        }
+        _ => have_tool("kubectl"),
+    }
+}
+
+/// A kubectl client version, from its gitVersion (`v1.32.4`, `v1.20.2`, `v1.32.4-dispatcher`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KubectlVersion {
+    pub git_version: String,
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+}
+
+impl KubectlVersion {
+    /// Parses a gitVersion: `v`, major, minor, patch, then anything (a pre-release or vendor suffix).
+    pub fn parse(git_version: &str) -> Option<KubectlVersion> {
+        let rest = git_version.strip_prefix('v')?;
+        let mut parts = rest.splitn(3, '.');
+        let number = |s: &str| -> Option<u32> {
+            let digits: String = s.chars().take_while(|c| c.is_ascii_digit()).collect();
+            digits.parse().ok()
+        };
+        let major = number(parts.next()?)?;
+        let minor = number(parts.next()?)?;
+        let patch = number(parts.next()?)?;
+        Some(KubectlVersion {
+            git_version: git_version.to_string(),
+            major,
+            minor,
+            patch,
+        })
+    }
+
+    /// The gitVersion in `kubectl version --client -o json` (`"clientVersion": {… "gitVersion": "v1.32.4" …}`).
+    pub fn from_json(text: &str) -> Option<KubectlVersion> {
+        let client = &text[text.find("\"clientVersion\"")?..];
+        let after = &client[client.find("\"gitVersion\"")? + "\"gitVersion\"".len()..];
+        let value = after
+            .trim_start()
+            .strip_prefix(':')?
+            .trim_start()
+            .strip_prefix('"')?;
+        KubectlVersion::parse(&value[..value.find('"')?])
+    }
+
+    /// The gitVersion in `kubectl version --client` text: old kubectl prints
+    /// `Client Version: version.Info{Major:"1", Minor:"20", GitVersion:"v1.20.2", …}`, new kubectl
+    /// `Client Version: v1.32.4`.
+    pub fn from_text(text: &str) -> Option<KubectlVersion> {
+        let line = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Client Version:"))?
+            .trim();
+        if let Some(at) = line.find("GitVersion:\"") {
+            let value = &line[at + "GitVersion:\"".len()..];
+            return KubectlVersion::parse(&value[..value.find('"')?]);
+        }
+        KubectlVersion::parse(line.split_whitespace().next()?)
+    }
+}
+
+/// The version of the kubectl under test, asked once per test binary (`version --client -o json`, falling back to
+/// the text of `version --client` for a kubectl without `-o`), and reported once on the terminal past the
+/// harness's output capture, so every run says which kubectl it checked.
+pub fn kubectl_version() -> &'static KubectlVersion {
+    static VERSION: std::sync::OnceLock<KubectlVersion> = std::sync::OnceLock::new();
+    VERSION.get_or_init(|| {
+        let program = kubectl_program();
+        let json = run(kubectl().args(["version", "--client", "-o", "json"]));
+        let parsed = if json.status.success() {
+            KubectlVersion::from_json(&String::from_utf8_lossy(&json.stdout))
+        } else {
+            None
+        };
+        let version = parsed.unwrap_or_else(|| {
+            let text = ok(kubectl().args(["version", "--client"]));
+            KubectlVersion::from_text(&text)
+                .unwrap_or_else(|| panic!("{program}: no client gitVersion in:\n{text}"))
+        });
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "kubectl under test: {program} {}",
+            version.git_version
+        );
+        version
+    })
+}
+
+// ---- servers ---------------------------------------------------------------------------------------------
+
+/// Sends `signal` (a name: TERM, QUIT, KILL) to every process of process group `pgid` — by group ID, never by
+/// name. Uses the shell's `kill` builtin (`kill -s SIG -- -PGID`), so no procps is needed. False if none got it.
+pub fn signal_group(pgid: u32, signal: &str) -> bool {
+    Command::new("sh")
+        .args([
+            "-c",
+            "kill -s \"$1\" -- \"-$2\" 2>/dev/null",
+            "sh",
+            signal,
+            &pgid.to_string(),
+        ])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `/proc/<pid>/stat`: (state, process group), or None when the process is gone.
+fn proc_stat(pid: u32) -> Option<(char, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid pgrp …`; comm may hold spaces and parentheses, so read after the last ')'.
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let _ppid = fields.next()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    Some((state, pgrp))
+}
+
+/// True while process `pid` exists and is not a zombie.
+pub fn is_live(pid: u32) -> bool {
+    proc_stat(pid).is_some_and(|(s, _)| s != 'Z' && s != 'X')
+}
+
+/// PIDs of the live (not zombie) processes of group `pgid`.
+pub fn group_processes(pgid: u32) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if let Some((state, pgrp)) = proc_stat(pid)
+            && pgrp == pgid
+            && state != 'Z'
+            && state != 'X'
+        {
+            pids.push(pid);
+        }
+    }
+    pids.sort_unstable();
+    pids
+}
+
+/// The inodes of the TCP sockets listening on exactly `addr` (from /proc/net/tcp or tcp6).
+fn listening_socket_inodes(addr: std::net::SocketAddr) -> Vec<u64> {
+    // The kernel prints each 32-bit word of the address as a host-order integer, the port as a number.
+    let words = |octets: &[u8]| -> String {
+        octets
+            .chunks(4)
+            .map(|w| format!("{:08X}", u32::from_ne_bytes([w[0], w[1], w[2], w[3]])))
+            .collect()
+    };
+    let (table, ip) = match addr.ip() {
+        std::net::IpAddr::V4(ip) => ("/proc/net/tcp", words(&ip.octets())),
+        std::net::IpAddr::V6(ip) => ("/proc/net/tcp6", words(&ip.octets())),
+    };
+    let local = format!("{ip}:{:04X}", addr.port());
+    let text = std::fs::read_to_string(table).unwrap_or_else(|e| panic!("{table}: {e}"));
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            // sl, local_address, rem_address, st (0A: LISTEN), tx:rx, tr:when, retrnsmt, uid, timeout, inode
+            if f.len() > 9 && f[1] == local && f[3] == "0A" {
+                f[9].parse().ok()
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// True when one of `pids` holds a socket listening on `addr`.
+fn held_listener(pids: &[u32], addr: std::net::SocketAddr) -> bool {
+    let inodes = listening_socket_inodes(addr);
+    if inodes.is_empty() {
+        return false;
+    }
+    let wanted: Vec<String> = inodes.iter().map(|i| format!("socket:[{i}]")).collect();
+    pids.iter().any(|pid| {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|fd| {
+                std::fs::read_link(fd.path())
+                    .is_ok_and(|l| wanted.iter().any(|w| l.as_os_str() == w.as_str()))
+            })
+    })
+}
+
+/// Asserts nothing listens on `addr` (it can be bound): a server left over from an earlier run, or another
+/// test's, would otherwise answer in place of the one this test starts.
+pub fn assert_port_free(addr: &str) {
+    if let Err(e) = std::net::TcpListener::bind(addr) {
+        panic!(
+            "{addr} is taken ({e}): something already listens there, perhaps a server left over from an \
+             earlier run (see `ss -ltnp`); a test must talk to its own server"
+        );
+    }
+}
+
+/// A server a test started, with everything it starts (nginx's workers): the leader of a process group of its
+/// own. Dropping it — also when the test panics — stops the whole group: the stop signal (SIGTERM unless
+/// `stop_signal` says otherwise) to the group, up to 10 s (`stop_timeout`) for every process of the group to
+/// exit, then SIGKILL to the group; then the leader is reaped. The leader is reaped only then, so until the group is gone its PID
+/// (the group ID) cannot be reused and signals reach no other process.
+///
+/// The program must stay in its group: no daemonizing (nginx runs with `daemon off;`).
+pub struct Daemon {
+    name: String,
+    child: std::process::Child,
+    stop_signal: &'static str,
+    stop_timeout: std::time::Duration,
+    stopped: bool,
+}
+
+impl Daemon {
+    /// Spawns `cmd` (stdin from /dev/null) as the leader of a new process group.
+    pub fn spawn(name: &str, cmd: &mut Command) -> Daemon {
+        use std::os::unix::process::CommandExt as _;
+        let child = cmd
+            .process_group(0)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{name}: cannot start {cmd:?}: {e}"));
+        Daemon {
+            name: name.to_string(),
+            child,
+            stop_signal: "TERM",
+            stop_timeout: std::time::Duration::from_secs(10),
+            stopped: false,
+        }
+    }
+
+    /// Spawns a server that is to listen on `addr` (e.g. `127.0.0.46:6443`): asserts the address is free before,
+    /// then waits until a process of this group listens on it (see `wait_listening`).
+    pub fn listening(name: &str, addr: &str, cmd: &mut Command) -> Daemon {
+        assert_port_free(addr);
+        let d = Daemon::spawn(name, cmd);
+        d.wait_listening(addr);
+        d
+    }
+
+    /// The signal that stops this server gracefully (a name: TERM, QUIT, INT).
+    pub fn stop_signal(mut self, signal: &'static str) -> Daemon {
+        self.stop_signal = signal;
+        self
+    }
+
+    /// How long `stop` waits after the stop signal before SIGKILL (10 s unless set).
+    pub fn stop_timeout(mut self, timeout: std::time::Duration) -> Daemon {
+        self.stop_timeout = timeout;
+        self
+    }
+
+    /// The leader's PID, which is the group ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// True while the leader runs (it has not exited; it is not reaped before `stop`).
+    pub fn is_running(&self) -> bool {
+        !self.stopped && is_live(self.pid())
+    }
+
+    /// Fails the test unless the leader still runs.
+    pub fn assert_running(&self) {
+        assert!(
+            self.is_running(),
+            "{} (PID {}) is no longer running",
+            self.name,
+            self.pid()
+        );
+    }
+
+    /// The live processes of this server's group.
+    pub fn processes(&self) -> Vec<u32> {
+        group_processes(self.pid())
+    }
+
+    /// Waits (up to 20 s) until the group has at least `n` live processes (nginx forks its workers after it
+    /// listens); returns them.
+    pub fn wait_processes(&self, n: usize) -> Vec<u32> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let pids = self.processes();
+            if pids.len() >= n {
+                return pids;
+            }
+            assert!(
+                self.is_running() && std::time::Instant::now() < deadline,
+                "{} (PID {}): {} processes, not {n}, in its group: {pids:?}",
+                self.name,
+                self.pid(),
+                pids.len()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Waits (up to 20 s) until a process of this group — not a leftover that happens to answer on the address
+    /// — holds a socket listening on `addr`; fails if the leader exits first (e.g. it could not bind).
+    pub fn wait_listening(&self, addr: &str) {
+        let sa: std::net::SocketAddr = addr
+            .parse()
+            .unwrap_or_else(|e| panic!("{addr}: not an address: {e}"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if held_listener(&self.processes(), sa) {
+                return;
+            }
+            assert!(
+                self.is_running(),
+                "{} (PID {}) exited before listening on {addr}",
+                self.name,
+                self.pid()
+            );
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} (PID {}) did not listen on {addr} within 20 s",
+                self.name,
+                self.pid()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Waits up to `timeout` for the group to have no live process.
+    fn wait_group_gone(&self, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if self.processes().is_empty() {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the group (see the type's documentation) and reaps the leader. Returns the PIDs of the group that
+    /// survived even SIGKILL (none, unless a process is stuck in the kernel). Idempotent.
+    pub fn stop(&mut self) -> Vec<u32> {
+        if self.stopped {
+            return Vec::new();
+        }
+        let pgid = self.pid();
+        signal_group(pgid, self.stop_signal);
+        if !self.wait_group_gone(self.stop_timeout) {
+            eprintln!(
+                "{} (group {pgid}): {:?} still running {:?} after SIG{}: SIGKILL",
+                self.name,
+                self.processes(),
+                self.stop_timeout,
+                self.stop_signal
+            );
+            signal_group(pgid, "KILL");
+            self.wait_group_gone(std::time::Duration::from_secs(5));
+        }
+        let left = self.processes();
+        if left.is_empty() {
+            let _ = self.child.wait();
+        } else {
+            // Reaping the leader now would free the group ID for reuse while processes remain in the group.
+            eprintln!("{} (group {pgid}): {left:?} survived SIGKILL", self.name);
+        }
+        self.stopped = true;
+        left
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
