@@ -1,7 +1,7 @@
 //! The composition root: a recipe becomes one graph of derivations by asking each artifact module to plan its
 //! part, in dependency order. Pure: no I/O, no store, no seed bytes (only the seed's fingerprint).
 
-use crate::artifacts::{bundle, encryption, kubeconfig, lb, pki};
+use crate::artifacts::{bundle, encryption, etcd, kubeconfig, lb, pki};
 use crate::engine::graph::Graph;
 use crate::engine::seed::Fingerprint;
 use crate::recipe::Recipe;
@@ -16,7 +16,8 @@ pub fn plan(recipe: &Recipe, seed: Fingerprint) -> Result<Graph, PlanError> {
     kubeconfig::plan(recipe, &certs, &mut graph)?;
     encryption::plan(recipe, seed, &mut graph)?;
     lb::plan(recipe, &mut graph)?;
-    bundle::plan(recipe, &mut graph)?;
+    let etcd_segment = etcd::plan(recipe, &mut graph)?;
+    bundle::plan(recipe, etcd_segment, &mut graph)?;
     // Derivations are found by name (inputs of overlays, check): names must be unique.
     if let Some(clash) = graph.name_clash() {
         return Err(PlanError::NameClash(clash.to_string()));

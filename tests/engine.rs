@@ -54,7 +54,7 @@ fn build_in(
 fn same_bytes_whatever_cwd_umask_tz_locale_and_jobs() {
     let a = TestDir::new();
     let b = TestDir::new();
-    let recipe = repo().join("recipes/seed.toml");
+    let recipe = seed_recipe_path();
     let seed_a = a.test_seed();
     let seed_b = b.test_seed();
     let store_a = a.join("store");
@@ -96,7 +96,7 @@ fn same_bytes_whatever_cwd_umask_tz_locale_and_jobs() {
 fn second_build_builds_nothing() {
     let t = TestDir::new();
     let seed = t.test_seed();
-    let recipe = repo().join("recipes/seed.toml");
+    let recipe = seed_recipe_path();
     let build = || {
         ok(hardway()
             .current_dir(t.path())
@@ -129,7 +129,7 @@ fn show(t: &TestDir, recipe: &Path, seed: &Path) -> Vec<String> {
 fn changing_one_ip_rebuilds_only_what_depends_on_it() {
     let t = TestDir::new();
     let seed = t.test_seed();
-    let text = std::fs::read_to_string(repo().join("recipes/seed.toml")).expect("recipe");
+    let text = Ok::<String, std::io::Error>(seed_text()).expect("recipe");
     let recipe = t.write("r.toml", &text);
     ok(hardway()
         .current_dir(t.path())
@@ -202,7 +202,7 @@ fn assert_no_partial_paths(store: &Path, clean: &BTreeMap<String, (u32, Vec<u8>)
 fn killing_builds_at_random_moments_never_leaves_a_partial_path() {
     let t = TestDir::new();
     let seed = t.test_seed();
-    let recipe = repo().join("recipes/seed.toml");
+    let recipe = seed_recipe_path();
     let clean_store = t.join("clean");
     let started = Instant::now();
     ok(hardway()
@@ -260,7 +260,7 @@ fn killing_builds_at_random_moments_never_leaves_a_partial_path() {
 fn two_concurrent_builds_into_one_store_agree() {
     let t = TestDir::new();
     let seed = t.test_seed();
-    let recipe = repo().join("recipes/seed.toml");
+    let recipe = seed_recipe_path();
     let clean_store = t.join("clean");
     ok(hardway()
         .arg("build")
@@ -313,7 +313,7 @@ fn store_and_secret_files_are_private() {
     ok(hardway()
         .current_dir(t.path())
         .arg("build")
-        .arg(repo().join("recipes/seed.toml"))
+        .arg(seed_recipe_path())
         .arg("--seed-file")
         .arg(&seed));
     use std::os::unix::fs::PermissionsExt;

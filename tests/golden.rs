@@ -17,7 +17,7 @@ fn golden_store_paths_and_output_hashes_for_the_seed_recipe() {
     ok(hardway()
         .current_dir(t.path())
         .arg("build")
-        .arg(repo().join("recipes/seed.toml"))
+        .arg(seed_recipe_path())
         .arg("--seed-file")
         .arg(&seed)
         .args(["-j", "2"]));

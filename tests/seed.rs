@@ -38,7 +38,7 @@ fn two_inits_give_different_seeds() {
 #[test]
 fn build_creates_a_missing_seed_loudly_and_show_never_does() {
     let t = TestDir::new();
-    let recipe = repo().join("recipes/seed.toml");
+    let recipe = seed_recipe_path();
     let seed = t.join("s/seed");
     let err = fails(
         hardway()
@@ -81,7 +81,7 @@ fn refuses_a_seed_readable_by_others() {
         hardway()
             .current_dir(t.path())
             .arg("build")
-            .arg(repo().join("recipes/seed.toml"))
+            .arg(seed_recipe_path())
             .arg("--seed-file")
             .arg(&seed),
     );
@@ -102,7 +102,7 @@ fn refuses_a_seed_of_the_wrong_length() {
         hardway()
             .current_dir(t.path())
             .arg("build")
-            .arg(repo().join("recipes/seed.toml"))
+            .arg(seed_recipe_path())
             .arg("--seed-file")
             .arg(&seed),
     );
@@ -121,7 +121,7 @@ fn seed_bytes_never_appear_in_output_or_store_names() {
     let out = run(hardway()
         .current_dir(t.path())
         .arg("build")
-        .arg(repo().join("recipes/seed.toml"))
+        .arg(seed_recipe_path())
         .arg("--seed-file")
         .arg(&seed));
     assert!(out.status.success());
@@ -150,7 +150,7 @@ fn unwritable_store_is_a_clear_error() {
         hardway()
             .current_dir(t.path())
             .arg("build")
-            .arg(repo().join("recipes/seed.toml"))
+            .arg(seed_recipe_path())
             .arg("--seed-file")
             .arg(&seed)
             .arg("--store")

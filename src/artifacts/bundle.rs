@@ -8,12 +8,12 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::PlanError;
 use super::host_files::{self, FileSpec, HostFilesError, LISTING};
+use super::{PlanError, etcd};
 use crate::engine::builder::{self, BuildContext, Builder, BuilderError};
 use crate::engine::graph::Graph;
 use crate::engine::store::{FileMode, OutputWriter};
-use crate::formats::bundle::{Entry, EntryKind, Overlay, write_bundle};
+use crate::formats::bundle::{Entry, EntryKind, Overlay, Segment, write_bundle_with_segments};
 use crate::recipe::Recipe;
 
 /// Input role of a bundle derivation for the host's overlay listing (its other inputs are the files' sources).
@@ -25,6 +25,9 @@ pub const INPUT_OVERLAY: &str = "overlay";
 pub struct BundleParams {
     pub host: String,
     pub files: Vec<FileSpec>,
+    /// Input roles of precompressed segments spliced in (empty for most hosts: left out of the encoding).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<String>,
 }
 
 /// The bundle's file names in its store path.
@@ -72,8 +75,18 @@ impl Builder for BundleBuilder {
             };
             *source = ctx.input(&f.input)?.join(&f.file);
         }
+        let mut segments = Vec::new();
+        for role in &params.segments {
+            let dir = ctx.input(role)?;
+            let index =
+                String::from_utf8_lossy(&ctx.read(&dir.join(etcd::SEGMENT_INDEX))?).into_owned();
+            let member = ctx.read(&dir.join(etcd::SEGMENT_MEMBER))?;
+            segments.push(Segment::from_parts(&index, member).map_err(HostFilesError::Bundle)?);
+        }
+        let segments: Vec<&Segment> = segments.iter().collect();
         let mut tar_gz = Vec::new();
-        let manifest = write_bundle(&overlay, &mut tar_gz).map_err(HostFilesError::Bundle)?;
+        let manifest = write_bundle_with_segments(&overlay, &segments, &mut tar_gz)
+            .map_err(HostFilesError::Bundle)?;
         out.file(&bundle_file(&params.host), &tar_gz, FileMode::Secret)?;
         out.file(
             &manifest_file(&params.host),
@@ -83,17 +96,31 @@ impl Builder for BundleBuilder {
     }
 }
 
-/// Plans every host's overlay listing and bundle.
-pub fn plan(recipe: &Recipe, graph: &mut Graph) -> Result<(), PlanError> {
+/// Input role of the etcd segment in a master's bundle.
+pub const INPUT_ETCD_SEGMENT: &str = "etcd-segment";
+
+/// Plans every host's overlay listing and bundle; masters splice the etcd segment (`etcd_segment`) in.
+pub fn plan(
+    recipe: &Recipe,
+    etcd_segment: Option<usize>,
+    graph: &mut Graph,
+) -> Result<(), PlanError> {
     for host in host_files::plan(recipe, graph)? {
         let mut inputs = host.inputs;
         inputs.insert(INPUT_OVERLAY.to_string(), graph.hash(host.listing));
         let name = host.params.host;
+        let is_master = recipe.masters().any(|m| m.name == name);
+        let mut segments = Vec::new();
+        if let (Some(seg), true) = (etcd_segment, is_master) {
+            inputs.insert(INPUT_ETCD_SEGMENT.to_string(), graph.hash(seg));
+            segments.push(INPUT_ETCD_SEGMENT.to_string());
+        }
         let bundle = graph.add(builder::derivation::<BundleBuilder>(
             format!("{name}-bundle"),
             &BundleParams {
                 host: name.clone(),
                 files: host.params.files,
+                segments,
             },
             inputs,
         )?);

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{PlanError, lb};
+use super::{PlanError, etcd, lb};
 use crate::engine::builder::{self, BuildContext, Builder, BuilderError};
 use crate::engine::derivation::DrvHash;
 use crate::engine::graph::Graph;
@@ -94,7 +94,7 @@ fn dir_mode(path: &str) -> u32 {
 /// The overlay of `host`: `(input derivation name, file in it)` for each target.
 /// Input names are those of the plan: certificate base names, `encryption-config`, `<base>-kubeconfig`,
 /// `<lb>-nginx-stream`.
-pub fn params(host: &Host) -> Params {
+pub fn params(recipe: &Recipe, host: &Host) -> Params {
     let mut files = Vec::new();
     let mut add = |path: &str, mode: u32, input: &str, file: &str| {
         files.push(FileSpec {
@@ -154,20 +154,27 @@ pub fn params(host: &Host) -> Params {
                 "admin-kubeconfig",
                 "admin.kubeconfig",
             );
-            add("/etc/etcd/ca.pem", 0o644, "ca", "ca.pem");
-            add(
-                "/etc/etcd/kubernetes.pem",
-                0o644,
-                "kubernetes",
-                "kubernetes.pem",
-            );
-            add(
-                "/etc/etcd/kubernetes-key.pem",
-                0o600,
-                "kubernetes",
-                "kubernetes-key.pem",
-            );
-            extra_dirs.push("/var/lib/etcd");
+            if recipe.etcd.is_some() {
+                // The binaries, the unit and the layout's certificates (super::etcd).
+                for (path, mode, input, file) in etcd::master_files(recipe, &host.name).0 {
+                    add(&path, mode, &input, &file);
+                }
+            } else {
+                add("/etc/etcd/ca.pem", 0o644, "ca", "ca.pem");
+                add(
+                    "/etc/etcd/kubernetes.pem",
+                    0o644,
+                    "kubernetes",
+                    "kubernetes.pem",
+                );
+                add(
+                    "/etc/etcd/kubernetes-key.pem",
+                    0o600,
+                    "kubernetes",
+                    "kubernetes-key.pem",
+                );
+            }
+            extra_dirs.push(etcd::DATA_DIR);
         }
         Role::Worker => {
             let n = &host.name;
@@ -276,7 +283,7 @@ pub struct PlannedHost {
 pub fn plan(recipe: &Recipe, graph: &mut Graph) -> Result<Vec<PlannedHost>, PlanError> {
     let mut planned = Vec::new();
     for host in &recipe.hosts {
-        let params = params(host);
+        let params = params(recipe, host);
         let mut inputs = BTreeMap::new();
         for f in &params.files {
             let Some(i) = graph.find(&f.input) else {

@@ -6,6 +6,7 @@
 
 pub mod bundle;
 pub mod encryption;
+pub mod etcd;
 pub mod host_files;
 pub mod kubeconfig;
 pub mod lb;
@@ -24,7 +25,46 @@ pub fn registry() -> Result<Registry, DuplicateBuilder> {
     r.register(lb::NginxStreamBuilder)?;
     r.register(host_files::OverlayBuilder)?;
     r.register(bundle::BundleBuilder)?;
+    r.register(crate::engine::source::SourceBuilder)?;
+    r.register(etcd::UnpackBuilder)?;
+    r.register(etcd::SegmentBuilder)?;
+    r.register(etcd::UnitBuilder)?;
     Ok(r)
+}
+
+/// A file the recipe pins by SHA-256 and fetches from mirrors (a fixed-output source).
+#[derive(Clone, Debug)]
+pub struct PinnedSource {
+    /// The file name (and the source derivation's name).
+    pub file: String,
+    /// `None`: the recipe leaves the pin empty.
+    pub sha256: Option<[u8; 32]>,
+    pub urls: Vec<String>,
+    /// The recipe field that pins it and its 1-based line.
+    pub field: &'static str,
+    pub line: usize,
+}
+
+impl PinnedSource {
+    /// The source's derivation (a placeholder pin of zeros when the recipe has none).
+    pub fn derivation(&self) -> Result<crate::engine::derivation::Derivation, DerivationError> {
+        crate::engine::source::derivation(&self.file, &self.sha256.unwrap_or([0; 32]))
+    }
+}
+
+/// Every pinned source of `recipe`.
+pub fn sources(recipe: &crate::recipe::Recipe) -> Vec<PinnedSource> {
+    recipe
+        .etcd
+        .iter()
+        .map(|e| PinnedSource {
+            file: e.tarball(),
+            sha256: e.sha256,
+            urls: e.urls.clone(),
+            field: "etcd.sha256",
+            line: e.sha256_line,
+        })
+        .collect()
 }
 
 /// Why a recipe could not be planned.

@@ -29,6 +29,9 @@ pub struct Args {
     /// Also list every reused store path (built ones are always listed).
     #[arg(short, long)]
     verbose: bool,
+    /// Never use the network: fail before building anything if a pinned source is not in the store.
+    #[arg(long)]
+    offline: bool,
 }
 
 struct StderrReporter {
@@ -53,8 +56,19 @@ impl Reporter for StderrReporter {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let start = Instant::now();
     let super::Loaded {
-        seed, plan, store, ..
+        recipe,
+        seed,
+        plan,
+        store,
     } = args.target.load_with(load_or_create_seed)?;
+    super::sources::ensure(
+        &recipe,
+        &args.target.recipe,
+        Some(&plan),
+        &store,
+        args.offline,
+        args.json,
+    )?;
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));

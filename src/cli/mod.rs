@@ -1,10 +1,13 @@
 //! The command line: clap definitions in one place, one file per subcommand.
 
+mod add;
 mod build;
 mod check;
+mod fetch;
 mod init;
 mod keygen;
 mod show;
+mod sources;
 
 use std::path::PathBuf;
 
@@ -19,6 +22,8 @@ use clap::{Parser, Subcommand};
 ///   hardway build recipes/seed.toml        # plan, build, link results under out/
 ///   hardway show recipes/seed.toml         # list derivations and whether each is built
 ///   hardway check recipes/seed.toml        # audit the build (chain, names, SANs, least privilege)
+///   hardway fetch recipes/seed.toml        # download the pinned sources (etcd) into the store
+///   hardway add etcd-v3.3.5-linux-amd64.tar.gz --recipe recipes/seed.toml   # import one by its hash
 ///   hardway init --seed-file secrets/seed  # make a new secret seed
 ///   hardway keygen --algorithm rsa-2048 --seed-hex 00112233445566778899aabbccddeeff
 ///
@@ -37,6 +42,8 @@ enum Command {
     Show(show::Args),
     Keygen(keygen::Args),
     Check(check::Args),
+    Fetch(fetch::Args),
+    Add(add::Args),
 }
 
 /// Options shared by commands that read the seed.
@@ -64,6 +71,8 @@ pub fn run() -> anyhow::Result<bool> {
         Command::Show(a) => show::run(a).map(|()| true),
         Command::Keygen(a) => keygen::run(a).map(|()| true),
         Command::Check(a) => check::run(a),
+        Command::Fetch(a) => fetch::run(a).map(|()| true),
+        Command::Add(a) => add::run(a).map(|()| true),
     }
 }
 

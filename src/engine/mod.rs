@@ -9,8 +9,8 @@ pub mod derivation;
 pub mod fetch;
 pub mod graph;
 pub mod scheduler;
-pub mod source;
 pub mod seed;
+pub mod source;
 pub mod store;
 
 pub use builder::{BuildContext, Builder, BuilderError, Registry};

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::builder::{self, BuildContext, Builder, BuilderError};
 use super::derivation::{Derivation, DerivationError};
 use super::graph::Node;
-use super::store::{FileMode, OutputWriter, Outcome, Store, StoreError};
+use super::store::{FileMode, Outcome, OutputWriter, Store, StoreError};
 
 /// The `fixed-output` builder.
 pub struct SourceBuilder;
@@ -58,9 +58,7 @@ pub fn derivation(file: &str, sha256: &[u8; 32]) -> Result<Derivation, Derivatio
 
 /// The admitted file was not the pinned one.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "hash mismatch in {file}:\n  specified: sha256:{specified}\n  got:       sha256:{got}"
-)]
+#[error("hash mismatch in {file}:\n  specified: sha256:{specified}\n  got:       sha256:{got}")]
 pub struct SourceMismatch {
     pub file: String,
     pub specified: String,
@@ -70,10 +68,14 @@ pub struct SourceMismatch {
 /// Copies `file` into the store as the source `node` (a [`SourceBuilder`] derivation), if its SHA-256 is the
 /// pin; otherwise nothing enters the store.
 pub fn admit(store: &Store, node: &Node, file: &Path) -> Result<Outcome, StoreError> {
-    let params: SourceParams = node.drv.params.deserialized().map_err(|e| StoreError::Build {
-        name: node.drv.name.clone(),
-        source: BuilderError::Params(e.to_string()),
-    })?;
+    let params: SourceParams = node
+        .drv
+        .params
+        .deserialized()
+        .map_err(|e| StoreError::Build {
+            name: node.drv.name.clone(),
+            source: BuilderError::Params(e.to_string()),
+        })?;
     store.realise(&node.drv, &node.store_name, |out| {
         let got = hex(&out.copy_file(&params.file, file, FileMode::Public)?);
         if got == params.sha256 {

@@ -237,7 +237,7 @@ impl Built {
 
     /// Builds recipes/seed.toml.
     pub fn seed_recipe() -> Built {
-        Built::new(&std::fs::read_to_string(repo().join("recipes/seed.toml")).expect("recipe"))
+        Built::new(&Ok::<String, std::io::Error>(seed_text()).expect("recipe"))
     }
 
     /// `out/<name>`, resolved.
@@ -263,7 +263,7 @@ impl Built {
 /// Certificates last 100 years from the seed's issue date, so clients that read the clock (kubectl) accept them
 /// whatever day the tests run.
 pub fn loopback_recipe(base: u8) -> String {
-    let text = std::fs::read_to_string(repo().join("recipes/seed.toml")).expect("recipe");
+    let text = Ok::<String, std::io::Error>(seed_text()).expect("recipe");
     let mut t = text
         .replace("ca_validity_hours = 43800", "ca_validity_hours = 876000")
         .replace("validity_hours = 8760 ", "validity_hours = 876000 ");
@@ -752,4 +752,111 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A small etcd release tarball in upstream's layout (`etcd-v3.3.5-linux-amd64/{etcd,etcdctl,README.md}`),
+/// made deterministically here (fixed names, modes, mtime 0, pinned tar and flate2 crates) so that its SHA-256
+/// is the same on every run: the stand-in for the real release, which tests cannot download. Its "binaries" are
+/// shell scripts. Returns the file's path and its SHA-256 (hex).
+pub fn test_etcd_tarball() -> (PathBuf, String) {
+    use sha2::Digest as _;
+    static MADE: std::sync::OnceLock<(PathBuf, String)> = std::sync::OnceLock::new();
+    MADE.get_or_init(|| {
+        let mut raw = Vec::new();
+        {
+            let mut b = tar::Builder::new(&mut raw);
+            let top = "etcd-v3.3.5-linux-amd64";
+            let mut dir = tar::Header::new_gnu();
+            dir.set_entry_type(tar::EntryType::Directory);
+            dir.set_mode(0o755);
+            dir.set_size(0);
+            dir.set_mtime(0);
+            b.append_data(&mut dir, format!("{top}/"), std::io::empty())
+                .expect("dir");
+            for (name, mode, text) in [
+                (
+                    "etcd",
+                    0o755,
+                    "#!/bin/sh\necho 'etcd (hardway test stand-in)'\n",
+                ),
+                (
+                    "etcdctl",
+                    0o755,
+                    "#!/bin/sh\necho 'etcdctl (hardway test stand-in)'\n",
+                ),
+                (
+                    "README.md",
+                    0o644,
+                    "test tarball in the etcd release layout\n",
+                ),
+            ] {
+                let mut h = tar::Header::new_gnu();
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(mode);
+                h.set_size(text.len() as u64);
+                h.set_mtime(0);
+                b.append_data(&mut h, format!("{top}/{name}"), text.as_bytes())
+                    .expect("file");
+            }
+            b.finish().expect("tar");
+        }
+        let mut gz = flate2::GzBuilder::new()
+            .mtime(0)
+            .write(Vec::new(), flate2::Compression::new(6));
+        std::io::Write::write_all(&mut gz, &raw).expect("gz");
+        let bytes = gz.finish().expect("gz");
+        let sha = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>();
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("etcd-test-{sha}"));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let path = dir.join("etcd-v3.3.5-linux-amd64.tar.gz");
+        let tmp = dir.join(format!(".tmp.{}", std::process::id()));
+        std::fs::write(&tmp, &bytes).expect("write");
+        std::fs::rename(&tmp, &path).expect("rename");
+        (path, sha)
+    })
+    .clone()
+}
+
+/// recipes/seed.toml as the tests build it: identical but for the `[etcd]` lines, whose source is
+/// [`test_etcd_tarball`] through a `file://` mirror (the real release cannot be downloaded here).
+pub fn seed_text() -> String {
+    let text = std::fs::read_to_string(repo().join("recipes/seed.toml")).expect("recipe");
+    let (path, sha) = test_etcd_tarball();
+    let mut out = String::new();
+    let mut replaced = 0;
+    for line in text.lines() {
+        if line.starts_with("urls = ") {
+            out.push_str(&format!("urls = [\"file://{}\"]", path.display()));
+            replaced += 1;
+        } else if line.starts_with("sha256 = ") {
+            out.push_str(&format!("sha256 = \"{sha}\""));
+            replaced += 1;
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    assert_eq!(
+        replaced, 2,
+        "recipes/seed.toml's [etcd] lines changed: update seed_text"
+    );
+    out
+}
+
+/// [`seed_text`] written once per test process; the path to pass where a test means recipes/seed.toml.
+pub fn seed_recipe_path() -> PathBuf {
+    static WRITTEN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    WRITTEN
+        .get_or_init(|| {
+            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join(format!("seed-recipe-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            let p = dir.join("seed.toml");
+            std::fs::write(&p, seed_text()).expect("write");
+            p
+        })
+        .clone()
 }
