@@ -1,5 +1,7 @@
 //! Golden hashes: recipes/seed.toml built with the committed test seed must give exactly the store paths and
-//! output bytes recorded in fixtures/golden/seed.txt.
+//! output bytes recorded in fixtures/golden/seed.txt. Its `[etcd]` source is the tests' deterministic stand-in
+//! tarball (`util::test_etcd_tarball`, made from fixed bytes by the pinned tar and flate2 crates), since the real
+//! release cannot be downloaded in tests; everything else is the recipe as committed.
 //!
 //! They pin the derivation encoding, every builder and every crate whose bytes reach an output. After an
 //! intended change, regenerate with:
@@ -22,7 +24,8 @@ fn golden_store_paths_and_output_hashes_for_the_seed_recipe() {
         .arg(&seed)
         .args(["-j", "2"]));
     let mut actual = String::from(
-        "# recipes/seed.toml built with fixtures/test-seed: <store path>/<file> <mode> <BLAKE3 of the bytes>\n\
+        "# recipes/seed.toml (etcd: the tests' stand-in tarball) built with fixtures/test-seed:\n\
+         # <store path>/<file> <mode> <BLAKE3 of the bytes>\n\
          # Regenerate: HARDWAY_UPDATE_GOLDEN=1 cargo test --test tests golden\n",
     );
     for (path, (mode, bytes)) in snapshot(&t.join("store")) {

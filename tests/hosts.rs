@@ -164,6 +164,10 @@ fn expected_files(host: &str) -> Vec<(&'static str, String)> {
             ("-rw-r--r--", "etc/etcd/ca.pem".into()),
             ("-rw-r--r--", "etc/etcd/kubernetes.pem".into()),
             ("-rw-------", "etc/etcd/kubernetes-key.pem".into()),
+            // etcd from the recipe's [etcd] release (the tests' stand-in tarball has no etcdutl: v3.3).
+            ("-rwxr-xr-x", "usr/local/bin/etcd".into()),
+            ("-rwxr-xr-x", "usr/local/bin/etcdctl".into()),
+            ("-rw-r--r--", "etc/systemd/system/etcd.service".into()),
         ],
         "lb" => vec![
             ("-rw-r--r--", "etc/nginx/tcpconf.d/kubernetes.conf".into()),

@@ -61,7 +61,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         plan,
         store,
     } = args.target.load_with(load_or_create_seed)?;
-    super::sources::ensure(
+    let fetched = super::sources::ensure(
         &recipe,
         &args.target.recipe,
         Some(&plan),
@@ -92,15 +92,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     std::mem::forget(plan);
     if args.json {
         println!(
-            "{{\"built\":{},\"reused\":{},\"links\":{},\"milliseconds\":{ms:.3},\"peak_rss_kib\":{}}}",
+            "{{\"built\":{},\"reused\":{},\"fetched\":{fetched},\"links\":{},\"milliseconds\":{ms:.3},\"peak_rss_kib\":{}}}",
             summary.built,
             summary.reused,
             links,
             peak_rss_kib()
         );
     } else {
+        let fetched = if fetched > 0 {
+            format!(", fetched {fetched} sources")
+        } else {
+            String::new()
+        };
         println!(
-            "built {}, reused {} in {ms:.1} ms; {} links in {}",
+            "built {}, reused {}{fetched} in {ms:.1} ms; {} links in {}",
             summary.built,
             summary.reused,
             links,
