@@ -509,3 +509,75 @@ fn no_layer_imports_from_a_higher_one() {
     }
     assert!(bad.is_empty(), "upward imports:\n{}", bad.join("\n"));
 }
+
+/// A builder's error reaches the user as one line naming the derivation (regression: the cause was printed
+/// twice), the build exits 1, and neither the failed path nor any out/ link is left.
+#[test]
+fn a_builder_error_is_one_line_naming_the_derivation() {
+    use sha2::Digest as _;
+    let t = TestDir::new();
+    let seed = t.test_seed();
+    // A release tarball without etcdctl.
+    let mut raw = Vec::new();
+    {
+        let mut b = tar::Builder::new(&mut raw);
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o755);
+        h.set_size(3);
+        b.append_data(&mut h, "etcd-v3.3.5-linux-amd64/etcd", &b"etc"[..])
+            .expect("tar");
+        b.finish().expect("tar");
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &raw).expect("gz");
+    let bytes = gz.finish().expect("gz");
+    let tarball = t.join("etcd.tar.gz");
+    std::fs::write(&tarball, &bytes).expect("write");
+    let sha: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let text = seed_text()
+        .lines()
+        .map(|l| {
+            if l.starts_with("urls = ") {
+                format!("urls = [\"file://{}\"]", tarball.display())
+            } else if l.starts_with("sha256 = ") {
+                format!("sha256 = \"{sha}\"")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let recipe = t.write("r.toml", &text);
+    let out = run(hardway()
+        .current_dir(t.path())
+        .arg("build")
+        .arg(&recipe)
+        .arg("--seed-file")
+        .arg(&seed));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(
+        errors,
+        [
+            "hardway: error: building etcd-3.3.5: etcd-v3.3.5-linux-amd64.tar.gz: no etcdctl in the \
+          archive (expected <top directory>/etcdctl; did the release layout change?)"
+        ],
+        "{stderr}"
+    );
+    let store: Vec<String> = std::fs::read_dir(t.join("store"))
+        .expect("store")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !store.iter().any(|n| n.ends_with("-etcd-3.3.5")),
+        "{store:?}"
+    );
+    assert!(
+        !t.join("out").exists(),
+        "out/ was linked after a failed build"
+    );
+}
