@@ -566,13 +566,30 @@ fn is_dns_name(s: &str) -> bool {
 }
 
 /// `[[pki.users]]`, and the base names of every certificate the recipe makes (for the per-certificate tables).
-/// Also refuses a worker named like a built-in certificate: its certificate would take that name.
+/// Also refuses a worker named like a built-in certificate, or in the kubeadm etcd layout like one of etcd's:
+/// its certificate would take that name.
 fn check_users(
     c: &mut Checker,
     raw: &RawRecipe,
 ) -> (Option<Vec<PkiUser>>, std::collections::BTreeSet<String>) {
     let mut names: std::collections::BTreeSet<String> =
         BUILTIN_CERTIFICATES.iter().map(|s| s.to_string()).collect();
+    // `[etcd] pki = "kubeadm"` adds etcd's certificates (artifacts::pki::certificates): etcd-ca,
+    // apiserver-etcd-client, and etcd-server-<master> and etcd-peer-<master> per master.
+    let kubeadm = raw
+        .etcd
+        .as_ref()
+        .and_then(|e| e.pki.as_ref())
+        .is_some_and(|p| p.get_ref() == "kubeadm");
+    let mut etcd_names = std::collections::BTreeSet::new();
+    if kubeadm {
+        etcd_names.extend(["etcd-ca".to_string(), "apiserver-etcd-client".to_string()]);
+        for h in raw.hosts.iter().filter(|h| h.role.get_ref() == "master") {
+            let m = h.name.get_ref();
+            etcd_names.extend([format!("etcd-server-{m}"), format!("etcd-peer-{m}")]);
+        }
+        names.extend(etcd_names.iter().cloned());
+    }
     let mut ok = true;
     for (i, h) in raw.hosts.iter().enumerate() {
         let name = h.name.get_ref();
@@ -586,6 +603,16 @@ fn check_users(
                 format!(
                     "a worker may not be named {name:?}: its certificate ({name}.pem) would clash with the \
                      built-in certificate of that name"
+                ),
+            );
+            ok = false;
+        } else if etcd_names.contains(name) {
+            c.at(
+                h.name.span(),
+                format!("hosts[{i}].name"),
+                format!(
+                    "a worker may not be named {name:?}: its certificate ({name}.pem) would clash with etcd's \
+                     certificate of that name (etcd.pki = \"kubeadm\")"
                 ),
             );
             ok = false;

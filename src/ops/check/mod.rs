@@ -2,10 +2,12 @@
 //!
 //! Chain of trust, the CN/O that Kubernetes' Node authorizer and RBAC expect, API server SANs, kubeconfigs
 //! (server reachable under a SAN, CA and client pair consistent), validity windows, least privilege per host
-//! and one encryption config on every master. Findings are errors (exit 1) or warnings.
+//! and one encryption config on every master. Findings are errors (exit 1) or warnings. With
+//! `[etcd] pki = "kubeadm"`, etcd's own CA and certificates too (`etcd.rs`).
 
 mod cert;
 mod crypto;
+mod etcd;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,7 +18,7 @@ pub use cert::CertInfo;
 
 use crate::artifacts::bundle as bundle_files;
 use crate::artifacts::kubeconfig::KubeconfigBuilder;
-use crate::artifacts::pki::KeyBuilder;
+use crate::artifacts::pki::{ETCD_CA, KeyBuilder};
 use crate::engine::builder::Builder;
 use crate::engine::graph::{Graph as Plan, Node};
 use crate::engine::store::Store;
@@ -144,6 +146,7 @@ pub fn check(recipe: &Recipe, plan: &Plan, store: &Store, date: i64) -> Result<R
     let mut report = Report::default();
     let certs = check_certificates(&ctx, &mut report);
     check_identities(&ctx, &certs, &mut report);
+    etcd::check_identities(&ctx, &certs, &mut report);
     check_kubeconfigs(&ctx, &certs, &mut report);
     check_hosts(&ctx, &mut report);
     match recipe.encryption.provider {
@@ -210,11 +213,24 @@ fn check_certificates(ctx: &Ctx, report: &mut Report) -> BTreeMap<String, CertIn
     if let Err(e) = ca.verify_signed_by(ca) {
         report.error("ca", format!("not a valid self-signed certificate: {e}"));
     }
+    // The kubeadm layout: etcd's CA is self-signed and signs etcd's certificates; the cluster CA the rest.
+    let kubeadm = etcd::kubeadm(ctx.recipe);
+    let etcd_ca = if kubeadm {
+        etcd::check_ca(&certs, report)
+    } else {
+        None
+    };
+    let by_etcd_ca = etcd::signed_by_etcd_ca(ctx.recipe);
     for (base, c) in &certs {
-        if let Err(e) = c.verify_signed_by(ca) {
+        let own_ca = kubeadm && base == ETCD_CA;
+        if by_etcd_ca.contains(base) {
+            if let Some(etcd_ca) = etcd_ca {
+                etcd::check_chain(base, c, etcd_ca, ca, report);
+            }
+        } else if !own_ca && let Err(e) = c.verify_signed_by(ca) {
             report.error(base, format!("does not chain to the CA: {e}"));
         }
-        if base != "ca" {
+        if base != "ca" && !own_ca {
             if c.is_ca {
                 report.error(base, "a leaf certificate must not be a CA");
             }
@@ -344,6 +360,16 @@ fn check_identities(ctx: &Ctx, certs: &BTreeMap<String, CertInfo>, report: &mut 
         need_dns.push(h.name.clone());
     }
     need_ips.push(IpAddr::from([127, 0, 0, 1]));
+    // The tutorial's etcd serves clients and peers with this certificate at each master's IP and loopback.
+    let etcd_ips: Vec<IpAddr> = if etcd::tutorial(ctx.recipe) {
+        ctx.recipe
+            .masters()
+            .map(|m| m.ip)
+            .chain([IpAddr::from([127, 0, 0, 1])])
+            .collect()
+    } else {
+        Vec::new()
+    };
     for n in [
         "localhost",
         "kubernetes",
@@ -358,7 +384,12 @@ fn check_identities(ctx: &Ctx, certs: &BTreeMap<String, CertInfo>, report: &mut 
     ));
     for ip in need_ips {
         if !api.ip_sans.contains(&ip) {
-            report.error("kubernetes", format!("SANs lack IP {ip}"));
+            let etcd = if etcd_ips.contains(&ip) {
+                " (etcd serves with kubernetes.pem there in the tutorial layout)"
+            } else {
+                ""
+            };
+            report.error("kubernetes", format!("SANs lack IP {ip}{etcd}"));
         }
     }
     for d in need_dns {
@@ -627,6 +658,9 @@ fn secrets(ctx: &Ctx) -> BTreeMap<[u8; 32], Secret> {
         "kube-proxy's credentials".into(),
         Box::new(|h: &Host| h.role == Role::Worker),
     );
+    for (base, what, allowed) in etcd::secret_rules(ctx.recipe) {
+        add(&base, &format!("{base}-key.pem"), what, allowed);
+    }
     for w in ctx.recipe.workers() {
         let (a, b) = (w.name.clone(), w.name.clone());
         add(
@@ -683,11 +717,13 @@ fn check_hosts(ctx: &Ctx, report: &mut Report) {
             Err(e) => report.error(&host.name, format!("cannot read {}: {e}", bundle.display())),
         }
         let mut held = BTreeMap::new();
+        let mut by_path = BTreeMap::new();
         for (path, record) in &manifest.entries {
             let RecordKind::File(digest) = record.kind else {
                 continue;
             };
             held.insert(digest.sha256, path.clone());
+            by_path.insert(path.clone(), digest.sha256);
             if let Some(s) = secrets.get(&digest.sha256) {
                 if !(s.allowed)(host) {
                     report.error(
@@ -706,6 +742,7 @@ fn check_hosts(ctx: &Ctx, report: &mut Report) {
                 encryption_configs.insert(host.name.clone(), digest.sha256);
             }
         }
+        etcd::check_master_files(ctx, host, &by_path, report);
         for (h, s) in &secrets {
             if (s.allowed)(host) && !held.contains_key(h) {
                 report.error(
