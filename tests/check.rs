@@ -38,9 +38,7 @@ fn a_clean_build_passes_with_only_the_aescbc_warning() {
 
 #[test]
 fn secretbox_draws_no_warning() {
-    let text = Ok::<String, std::io::Error>(seed_text())
-        .expect("recipe")
-        .replace("\"aescbc\"", "\"secretbox\"");
+    let text = seed_text().replace("\"aescbc\"", "\"secretbox\"");
     let b = Built::new(&text);
     let (ok, out) = check(&b, "2026-06-01");
     assert!(ok && out.contains("0 errors, 0 warnings"), "{out}");
@@ -139,8 +137,7 @@ fn check_before_build_says_what_to_do() {
 
 #[test]
 fn a_users_key_in_a_bundle_is_caught() {
-    let text = Ok::<String, std::io::Error>(seed_text()).expect("recipe")
-        + "\n[[pki.users]]\nname = \"ci\"\ngroups = [\"system:masters\"]\n";
+    let text = seed_text() + "\n[[pki.users]]\nname = \"ci\"\ngroups = [\"system:masters\"]\n";
     let b = Built::new(&text);
     let (ok, out) = check(&b, "2026-06-01");
     assert!(ok, "{out}");

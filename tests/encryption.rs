@@ -62,7 +62,7 @@ print(json.dumps(out))
 }
 
 fn recipe() -> String {
-    Ok::<String, std::io::Error>(seed_text()).expect("recipe")
+    seed_text()
 }
 
 #[test]

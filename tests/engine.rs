@@ -134,7 +134,7 @@ fn show(t: &TestDir, recipe: &Path, seed: &Path) -> Vec<String> {
 fn changing_one_ip_rebuilds_only_what_depends_on_it() {
     let t = TestDir::new();
     let seed = t.test_seed();
-    let text = Ok::<String, std::io::Error>(seed_text()).expect("recipe");
+    let text = seed_text();
     let recipe = t.write("r.toml", &text);
     ok(hardway()
         .current_dir(t.path())

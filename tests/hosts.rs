@@ -118,8 +118,8 @@ fn kubectl_reads_every_kubeconfig_back_byte_for_byte() {
 
 #[test]
 fn server_overrides_come_from_the_recipe() {
-    let text = Ok::<String, std::io::Error>(seed_text()).expect("recipe")
-        + "\n[kubeconfigs.servers]\nkube-proxy = \"https://10.128.15.222:6443\"\n";
+    let text =
+        seed_text() + "\n[kubeconfigs.servers]\nkube-proxy = \"https://10.128.15.222:6443\"\n";
     let b = Built::new(&text);
     let kp = std::fs::read_to_string(b.out("kube-proxy.kubeconfig")).expect("read");
     assert!(kp.contains("server: https://10.128.15.222:6443"), "{kp}");
@@ -401,7 +401,7 @@ fn least_privilege_over_every_host_and_secret() {
 
 #[test]
 fn adding_one_worker_rebuilds_only_that_workers_derivations() {
-    let text = Ok::<String, std::io::Error>(seed_text()).expect("recipe");
+    let text = seed_text();
     let b = Built::new(&text);
     let bigger =
         text + "\n[[hosts]]\nname = \"node3\"\nip = \"10.128.15.225\"\nrole = \"worker\"\n";

@@ -48,7 +48,7 @@ const API_SANS: [&str; 13] = [
 ];
 
 fn seed_recipe() -> String {
-    Ok::<String, std::io::Error>(seed_text()).expect("recipe")
+    seed_text()
 }
 
 /// Builds `recipe_text` in `t` with `seed` (store `store`, links `out`); returns the links directory.
