@@ -111,30 +111,40 @@ impl Builder for UnpackBuilder {
             source,
         })?;
         let found = unpack(&p, std::io::BufReader::new(file))?;
-        for name in &p.binaries {
-            let Some(bytes) = found.get(name) else {
-                return Err(EtcdError::MissingBinary {
-                    tarball: p.tarball.clone(),
-                    name: name.clone(),
-                }
-                .into());
-            };
-            if let Some(pin) = p.members.get(name) {
-                let got = source::hex(&sha2::Sha256::digest(bytes));
-                if &got != pin {
-                    return Err(EtcdError::MemberMismatch {
-                        tarball: p.tarball.clone(),
-                        name: name.clone(),
-                        specified: pin.clone(),
-                        got,
-                    }
-                    .into());
-                }
-            }
+        for (name, bytes) in select(&p, &found)? {
             out.file(&format!("bin/{name}"), bytes, FileMode::Executable)?;
         }
         Ok(())
     }
+}
+
+/// The wanted binaries in order, each checked against its member pin; a missing one is an error.
+fn select<'a>(
+    p: &UnpackParams,
+    found: &'a BTreeMap<String, Vec<u8>>,
+) -> Result<Vec<(&'a str, &'a [u8])>, EtcdError> {
+    let mut out = Vec::new();
+    for name in &p.binaries {
+        let Some((name, bytes)) = found.get_key_value(name) else {
+            return Err(EtcdError::MissingBinary {
+                tarball: p.tarball.clone(),
+                name: name.clone(),
+            });
+        };
+        if let Some(pin) = p.members.get(name) {
+            let got = source::hex(&sha2::Sha256::digest(bytes));
+            if &got != pin {
+                return Err(EtcdError::MemberMismatch {
+                    tarball: p.tarball.clone(),
+                    name: name.clone(),
+                    specified: pin.clone(),
+                    got,
+                });
+            }
+        }
+        out.push((name.as_str(), bytes.as_slice()));
+    }
+    Ok(out)
 }
 
 /// Reads the whole tarball, refusing unsafe members; returns the wanted binaries' bytes by name.
@@ -583,6 +593,29 @@ mod tests {
                 "{case}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn a_missing_binary_and_a_member_pin_mismatch_are_named() {
+        let t = tarball(&[("top/etcd", F, b"server"), ("top/etcdctl", F, b"client")]);
+        let mut p = params(&["etcd", "etcdctl", "etcdutl"]);
+        let found = unpack(&p, t.as_slice()).expect("unpack");
+        let e = select(&p, &found).expect_err("etcdutl is missing");
+        assert!(
+            matches!(&e, EtcdError::MissingBinary { name, .. } if name == "etcdutl"),
+            "{e}"
+        );
+        p.binaries.pop();
+        let right = source::hex(&sha2::Sha256::digest(b"server"));
+        p.members.insert("etcd".into(), right);
+        assert_eq!(select(&p, &found).expect("pins match").len(), 2);
+        p.members.insert("etcdctl".into(), "00".repeat(32));
+        let e = select(&p, &found).expect_err("etcdctl's pin is wrong");
+        assert!(
+            matches!(&e, EtcdError::MemberMismatch { name, .. } if name == "etcdctl"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("specified: sha256:0000"), "{e}");
     }
 
     #[test]

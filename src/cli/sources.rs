@@ -54,6 +54,23 @@ impl FetchProgress for Bar {
     }
 }
 
+/// Download options; `HARDWAY_FETCH_TIMEOUT` (seconds) bounds both connecting and each wait for data.
+fn fetch_options() -> anyhow::Result<FetchOptions> {
+    let mut o = FetchOptions::default();
+    if let Ok(v) = std::env::var("HARDWAY_FETCH_TIMEOUT") {
+        let secs: f64 = v
+            .parse()
+            .ok()
+            .filter(|s: &f64| s.is_finite() && *s > 0.0)
+            .ok_or_else(|| {
+                anyhow::anyhow!("HARDWAY_FETCH_TIMEOUT={v:?} is not a positive number of seconds")
+            })?;
+        o.connect_timeout = std::time::Duration::from_secs_f64(secs);
+        o.read_timeout = std::time::Duration::from_secs_f64(secs);
+    }
+    Ok(o)
+}
+
 /// `recipes/seed.toml:12`.
 fn origin(recipe_path: &Path, s: &PinnedSource) -> String {
     format!("{}:{}", recipe_path.display(), s.line)
@@ -98,7 +115,7 @@ pub fn ensure(
             continue;
         }
         if fetcher.is_none() {
-            fetcher = Some(Fetcher::new(FetchOptions::default())?);
+            fetcher = Some(Fetcher::new(fetch_options()?)?);
         }
         let Some(f) = &fetcher else { continue };
         let tmp = store.root().join(".tmp");
