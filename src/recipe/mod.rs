@@ -200,6 +200,118 @@ pub struct Host {
     pub name: String,
     pub ip: IpAddr,
     pub role: Role,
+    /// Where `hardway push` reaches the host (`ssh = "user@address:port"`); `None`: `root@<ip>:22`.
+    pub ssh: Option<SshTarget>,
+}
+
+impl Host {
+    /// The host's SSH destination: the recipe's `ssh`, else `root@<ip>:22`.
+    pub fn ssh_target(&self) -> SshTarget {
+        self.ssh.clone().unwrap_or_else(|| SshTarget {
+            user: "root".to_string(),
+            address: self.ip.to_string(),
+            port: 22,
+        })
+    }
+}
+
+/// An SSH destination, `user@address:port` (`user@address` means port 22; an IPv6 address goes in brackets,
+/// `root@[fd00::1]:22`). The address is a host name or an IP address; `~/.ssh/config` (or `push --ssh-config`)
+/// may still map it elsewhere (`HostName`, `ProxyJump`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SshTarget {
+    pub user: String,
+    /// A host name or an IP address (an IPv6 address without brackets).
+    pub address: String,
+    pub port: u16,
+}
+
+impl SshTarget {
+    /// Parses `user@address[:port]`. Nothing that could pass for an ssh option (a leading `-`), no spaces.
+    pub fn parse(text: &str) -> Result<SshTarget, String> {
+        let expected =
+            "expected user@address:port, e.g. \"root@10.0.0.5:22\" or \"deploy@[fd00::5]:2222\"";
+        let (user, rest) = text
+            .split_once('@')
+            .ok_or_else(|| format!("{text:?} has no user: {expected}"))?;
+        let user_ok = !user.is_empty()
+            && user.len() <= 32
+            && !user.starts_with('-')
+            && user
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if !user_ok {
+            return Err(format!(
+                "user {user:?} is not a user name (letters, digits, '.', '_', '-'; not starting with '-'): {expected}"
+            ));
+        }
+        let (address, port) = if let Some(v6) = rest.strip_prefix('[') {
+            let (addr, after) = v6
+                .split_once(']')
+                .ok_or_else(|| format!("{text:?}: no ']' after the IPv6 address: {expected}"))?;
+            if addr.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(format!("{addr:?} is not an IPv6 address: {expected}"));
+            }
+            let port = match after {
+                "" => None,
+                p => Some(p.strip_prefix(':').ok_or_else(|| {
+                    format!("{text:?}: expected ':' and a port after ']': {expected}")
+                })?),
+            };
+            (addr.to_string(), port)
+        } else {
+            let (addr, port) = match rest.rsplit_once(':') {
+                Some((a, p)) => (a, Some(p)),
+                None => (rest, None),
+            };
+            if addr.contains(':') {
+                return Err(format!(
+                    "{text:?}: put an IPv6 address in brackets: {expected}"
+                ));
+            }
+            let name_ok = !addr.is_empty()
+                && addr.len() <= 253
+                && addr.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && !l.starts_with('-')
+                        && !l.ends_with('-')
+                        && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                });
+            if !name_ok {
+                return Err(format!(
+                    "{addr:?} is neither a host name nor an IP address: {expected}"
+                ));
+            }
+            (addr.to_string(), port)
+        };
+        let port = match port {
+            None => 22,
+            Some(p) => match p.parse::<u16>() {
+                Ok(n) if n > 0 && !p.starts_with('0') && p.bytes().all(|b| b.is_ascii_digit()) => n,
+                _ => {
+                    return Err(format!(
+                        "port {p:?} is not a port number (1-65535): {expected}"
+                    ));
+                }
+            },
+        };
+        Ok(SshTarget {
+            user: user.to_string(),
+            address,
+            port,
+        })
+    }
+}
+
+impl fmt::Display for SshTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.address.contains(':') {
+            write!(f, "{}@[{}]:{}", self.user, self.address, self.port)
+        } else {
+            write!(f, "{}@{}:{}", self.user, self.address, self.port)
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -290,5 +402,47 @@ impl fmt::Display for RecipeError {
             write!(f, ": {}", p.message)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SshTarget;
+
+    #[test]
+    fn ssh_targets() {
+        let t = |s: &str| SshTarget::parse(s).map(|t| t.to_string());
+        assert_eq!(t("root@10.0.0.5:22").as_deref(), Ok("root@10.0.0.5:22"));
+        assert_eq!(
+            t("deploy@vm1.example.com").as_deref(),
+            Ok("deploy@vm1.example.com:22")
+        );
+        assert_eq!(
+            t("deploy@[fd00::5]:2222").as_deref(),
+            Ok("deploy@[fd00::5]:2222")
+        );
+        let a = SshTarget::parse("a_b.c-d@h:65535").expect("parse");
+        assert_eq!(
+            (a.user.as_str(), a.address.as_str(), a.port),
+            ("a_b.c-d", "h", 65535)
+        );
+        for bad in [
+            "10.0.0.5",
+            "@10.0.0.5",
+            "-oProxyCommand=x@h",
+            "root@-oProxyCommand=x",
+            "root@h:0",
+            "root@h:022",
+            "root@h:65536",
+            "root@h:",
+            "root@fd00::5",
+            "root@[fd00::5",
+            "root@[nothex]:22",
+            "root@a b",
+            "ro ot@h",
+            "root@h;rm",
+        ] {
+            assert!(SshTarget::parse(bad).is_err(), "{bad:?} accepted");
+        }
     }
 }

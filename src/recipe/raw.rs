@@ -105,4 +105,6 @@ pub struct RawHost {
     pub name: Spanned<String>,
     pub ip: Spanned<String>,
     pub role: Spanned<String>,
+    /// `user@address:port` for `hardway push` (default `root@<ip>:22`).
+    pub ssh: Option<Spanned<String>>,
 }

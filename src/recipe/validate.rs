@@ -9,7 +9,7 @@ use toml::Spanned;
 use super::raw::{RawHost, RawRecipe};
 use super::{
     AltName, BUILTIN_CERTIFICATES, Cidr, Cluster, Encryption, EncryptionKey, Etcd, EtcdPki, Host,
-    Pki, PkiUser, Problem, Provider, Recipe, Role, Subject,
+    Pki, PkiUser, Problem, Provider, Recipe, Role, SshTarget, Subject,
 };
 use crate::keys::Algorithm;
 
@@ -837,11 +837,22 @@ fn check_hosts(c: &mut Checker, raw: &[RawHost], networks: &[Option<Cidr>]) -> V
                 None
             }
         };
-        if let (Some(ip), Some(role)) = (ip, role) {
+        let ssh = match &h.ssh {
+            None => Some(None),
+            Some(s) => match SshTarget::parse(s.get_ref()) {
+                Ok(t) => Some(Some(t)),
+                Err(message) => {
+                    c.at(s.span(), format!("hosts[{i}].ssh"), message);
+                    None
+                }
+            },
+        };
+        if let (Some(ip), Some(role), Some(ssh)) = (ip, role, ssh) {
             hosts.push(Host {
                 name: name.clone(),
                 ip,
                 role,
+                ssh,
             });
         }
     }
