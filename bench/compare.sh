@@ -3,7 +3,8 @@
 #
 # usage: bench/compare.sh [N ...]            (default: 2 50 200 1000 workers)
 #   ALGS="rsa-2048 ecdsa-p256"               key algorithms to time hardway with
-#   BASELINE=path/to/pipeline.sh             the baseline (default: ../shared/baseline/pipeline.sh if present)
+#   BASELINE=path/to/pipeline.sh             the baseline (default: bench/baseline/pipeline.sh, the tutorial's
+#                                            cfssl + kubectl + tar workflow, carried in this repository)
 #   BASELINE_MAX=200                         skip the baseline above this many workers (it takes ~0.3 s/worker)
 #   HARDWAY=target/release/hardway           the binary (default: built with cargo build --release --locked)
 # Prints one line per (N, algorithm): hardway's whole build cold (certificates, kubeconfigs, bundles) and warm
@@ -13,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 NS=("$@"); [ ${#NS[@]} -gt 0 ] || NS=(2 50 200 1000)
 ALGS=${ALGS:-"rsa-2048 ecdsa-p256"}
-BASELINE=${BASELINE:-../shared/baseline/pipeline.sh}
+BASELINE=${BASELINE:-bench/baseline/pipeline.sh}
 BASELINE_MAX=${BASELINE_MAX:-200}
 if [ -z "${HARDWAY:-}" ]; then
   cargo build --release --locked --quiet
@@ -24,7 +25,8 @@ trap 'rm -rf "$WORK"' EXIT
 python3 -c "import hashlib,sys; sys.stdout.buffer.write(hashlib.sha256(b'bench seed').digest())" > "$WORK/seed"
 chmod 600 "$WORK/seed"
 
-# The seed cluster's topology with N workers named and numbered as the baseline names them.
+# The seed cluster's topology with N workers named and numbered as the baseline names them. The recipe stops
+# before the hosts, so it has no [etcd] (the baseline ships no etcd either): bench/etcd.sh measures etcd.
 recipe() { # N ALG
   sed -e "s/^algorithm = .*/algorithm = \"$2\"/" recipes/seed.toml | awk '/^\[\[hosts\]\]/{exit} {print}'
   for h in "master1 10.128.15.221 master" "master2 10.128.15.222 master" "lb 10.128.15.226 load-balancer"; do
