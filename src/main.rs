@@ -15,7 +15,7 @@ fn main() -> std::process::ExitCode {
                 }
             }
             eprintln!("hardway: error: {msg}");
-            std::process::ExitCode::from(1)
+            std::process::ExitCode::from(hardway::cli::exit_code(&e))
         }
     }
 }

@@ -13,3 +13,4 @@ mod hosts;
 mod pki;
 mod recipe_errors;
 mod seed;
+mod verify;

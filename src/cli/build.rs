@@ -32,6 +32,10 @@ pub struct Args {
     /// Never use the network: fail before building anything if a pinned source is not in the store.
     #[arg(long)]
     offline: bool,
+    /// Fail, before linking anything, if the outputs differ from the recipe's lock (RECIPE with `.lock`);
+    /// the lock is then left as it is. Without it, the lock is (re)written after each build.
+    #[arg(long)]
+    locked: bool,
 }
 
 struct StderrReporter {
@@ -77,6 +81,31 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let registry = crate::plan::registry()?;
     let summary = realise(&plan, &store, &seed, &registry, jobs, &reporter)?;
+    let lock_file = crate::ops::lock::lock_path(&args.target.recipe);
+    let lock = crate::ops::lock::Lock::of(&plan, &store, seed.fingerprint())?;
+    if args.locked {
+        let Some(locked) = crate::ops::lock::Lock::read(&lock_file)? else {
+            anyhow::bail!(
+                "--locked: there is no lock {} (build once without --locked to write it, and commit it)",
+                lock_file.display()
+            );
+        };
+        let diff = locked.differences(&lock);
+        if !diff.is_empty() {
+            anyhow::bail!(
+                "--locked: the build differs from {} (nothing was linked; the lock is unchanged):\n  {}",
+                lock_file.display(),
+                diff.join("\n  ")
+            );
+        }
+    } else if crate::ops::lock::Lock::read(&lock_file)
+        .ok()
+        .flatten()
+        .as_ref()
+        != Some(&lock)
+    {
+        lock.write(&lock_file)?;
+    }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     for root in &plan.roots {

@@ -8,6 +8,7 @@ mod init;
 mod keygen;
 mod show;
 mod sources;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -44,6 +45,7 @@ enum Command {
     Check(check::Args),
     Fetch(fetch::Args),
     Add(add::Args),
+    Verify(verify::Args),
 }
 
 /// Options shared by commands that read the seed.
@@ -62,6 +64,15 @@ pub struct StoreArgs {
     pub store: PathBuf,
 }
 
+/// The exit status for an error: 3 when `verify` could not compare (I/O, missing source), else 1.
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    if e.chain().any(|c| c.is::<verify::CannotVerify>()) {
+        3
+    } else {
+        1
+    }
+}
+
 /// Parses the arguments and runs the command. `Ok(false)`: the command ran and found problems (exit 1).
 pub fn run() -> anyhow::Result<bool> {
     let cli = Cli::parse();
@@ -73,6 +84,7 @@ pub fn run() -> anyhow::Result<bool> {
         Command::Check(a) => check::run(a),
         Command::Fetch(a) => fetch::run(a).map(|()| true),
         Command::Add(a) => add::run(a).map(|()| true),
+        Command::Verify(a) => verify::run(a),
     }
 }
 

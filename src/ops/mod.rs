@@ -1,4 +1,6 @@
-//! Operations on a planned and built cluster: they read recipes, graphs, the store and bundles, and never
-//! build.
+//! Operations on a planned and built cluster: they read recipes, graphs, the store and bundles. None of them
+//! changes the user's store (`verify` rebuilds into a temporary one).
 
 pub mod check;
+pub mod lock;
+pub mod verify;
