@@ -7,6 +7,7 @@ mod check;
 mod datacenter;
 mod encryption;
 mod engine;
+mod etcd_cluster;
 mod etcd_pki;
 mod golden;
 mod hosts;
