@@ -14,4 +14,5 @@ mod hosts;
 mod pki;
 mod recipe_errors;
 mod seed;
+mod store;
 mod verify;

@@ -32,6 +32,9 @@ pub struct Args {
     /// Never use the network: fail before building anything if a pinned source is not in the store.
     #[arg(long)]
     offline: bool,
+    /// Re-hash every store path before reusing it; a corrupt one is reported and rebuilt.
+    #[arg(long)]
+    check_store: bool,
     /// Fail, before linking anything, if the outputs differ from the recipe's lock (RECIPE with `.lock`);
     /// the lock is then left as it is. Without it, the lock is (re)written after each build.
     #[arg(long)]
@@ -46,6 +49,7 @@ impl Reporter for StderrReporter {
     fn realised(&self, _name: &str, store_name: &str, outcome: Outcome, took: Duration) {
         let word = match outcome {
             Outcome::Built => "built",
+            Outcome::Repaired => "CORRUPT in the store (files changed or missing), rebuilt:",
             Outcome::Reused if self.verbose => "reused",
             Outcome::Reused => return,
         };
@@ -65,6 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         plan,
         store,
     } = args.target.load_with(load_or_create_seed)?;
+    let store = store.checking(args.check_store);
     let fetched = super::sources::ensure(
         &recipe,
         &args.target.recipe,
@@ -121,9 +126,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     std::mem::forget(plan);
     if args.json {
         println!(
-            "{{\"built\":{},\"reused\":{},\"fetched\":{fetched},\"links\":{},\"milliseconds\":{ms:.3},\"peak_rss_kib\":{}}}",
+            "{{\"built\":{},\"reused\":{},\"repaired\":{},\"fetched\":{fetched},\"links\":{},\"milliseconds\":{ms:.3},\"peak_rss_kib\":{}}}",
             summary.built,
             summary.reused,
+            summary.repaired,
             links,
             peak_rss_kib()
         );

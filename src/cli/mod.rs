@@ -4,10 +4,12 @@ mod add;
 mod build;
 mod check;
 mod fetch;
+mod gc;
 mod init;
 mod keygen;
 mod show;
 mod sources;
+mod store;
 mod verify;
 
 use std::path::PathBuf;
@@ -46,6 +48,8 @@ enum Command {
     Fetch(fetch::Args),
     Add(add::Args),
     Verify(verify::Args),
+    Store(store::Args),
+    Gc(gc::Args),
 }
 
 /// Options shared by commands that read the seed.
@@ -85,6 +89,8 @@ pub fn run() -> anyhow::Result<bool> {
         Command::Fetch(a) => fetch::run(a).map(|()| true),
         Command::Add(a) => add::run(a).map(|()| true),
         Command::Verify(a) => verify::run(a),
+        Command::Store(a) => store::run(a),
+        Command::Gc(a) => gc::run(a).map(|()| true),
     }
 }
 

@@ -28,6 +28,8 @@ impl Reporter for Silent {
 pub struct Summary {
     pub built: usize,
     pub reused: usize,
+    /// Of `built`: paths that existed but were corrupt (`--check-store`), rebuilt.
+    pub repaired: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +107,10 @@ pub fn realise(
                             match outcome {
                                 Outcome::Built => st.summary.built += 1,
                                 Outcome::Reused => st.summary.reused += 1,
+                                Outcome::Repaired => {
+                                    st.summary.built += 1;
+                                    st.summary.repaired += 1;
+                                }
                             }
                             for &u in &users[i] {
                                 st.waiting[u] -= 1;

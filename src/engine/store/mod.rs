@@ -20,7 +20,7 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::builder::BuilderError;
-use super::derivation::Derivation;
+use super::derivation::{Derivation, DrvHash};
 
 const LAYOUT_FILE: &str = ".hardway-store";
 const LAYOUT: &str = "hardway store layout 1\n";
@@ -29,6 +29,18 @@ const LAYOUT: &str = "hardway store layout 1\n";
 #[derive(Clone, Debug)]
 pub struct Store {
     root: PathBuf,
+    /// Re-hash every path before reusing it (`build --check-store`).
+    check: bool,
+}
+
+/// The state of one store path against its sidecar.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PathState {
+    Intact,
+    /// The output's files do not hash to what was recorded at commit (changed, missing or extra files).
+    Corrupt,
+    /// The sidecar is missing or unreadable: nothing says what the path should hold.
+    NoSidecar,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +74,8 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError +
 pub enum Outcome {
     Built,
     Reused,
+    /// The path existed but did not match its recorded hash: it was removed and built again.
+    Repaired,
 }
 
 impl Store {
@@ -90,7 +104,119 @@ impl Store {
         }
         mkdir_private(&root.join(".tmp"))?;
         mkdir_private(&root.join(".locks"))?;
-        Ok(Store { root })
+        Ok(Store { root, check: false })
+    }
+
+    /// This store, re-hashing every path before it is reused (and rebuilding a corrupt one).
+    pub fn checking(mut self, check: bool) -> Store {
+        self.check = check;
+        self
+    }
+
+    /// The store names of every complete path, sorted.
+    pub fn list(&self) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(&self.root).map_err(io_err(&self.root))? {
+            let e = e.map_err(io_err(&self.root))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !name.starts_with('.') && e.path().is_dir() {
+                out.push(name);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// The hash parts (`<base32>`, the store-name prefix before `-<name>`) of a path's inputs, read from its
+    /// sidecar's derivation.
+    pub fn references(&self, store_name: &str) -> Result<Vec<String>, StoreError> {
+        let sidecar = self.root.join(format!("{store_name}.drv"));
+        let bytes = fs::read(&sidecar).map_err(io_err(&sidecar))?;
+        let bad = || io_err(&sidecar)(std::io::Error::other("not a hardway sidecar"));
+        let value: ciborium::Value = ciborium::from_reader(bytes.as_slice()).map_err(|_| bad())?;
+        let field = |v: &ciborium::Value, k: &str| {
+            v.as_map()
+                .and_then(|m| m.iter().find(|(key, _)| key.as_text() == Some(k)))
+                .map(|(_, v)| v.clone())
+        };
+        let drv_bytes = field(&value, "derivation")
+            .and_then(|v| v.as_bytes().cloned())
+            .ok_or_else(bad)?;
+        let drv: ciborium::Value = ciborium::from_reader(drv_bytes.as_slice()).map_err(|_| bad())?;
+        let inputs = field(&drv, "inputs").ok_or_else(bad)?;
+        let mut out = Vec::new();
+        for (_, h) in inputs.as_map().ok_or_else(bad)? {
+            let h: [u8; 32] = h
+                .as_bytes()
+                .and_then(|b| b.as_slice().try_into().ok())
+                .ok_or_else(bad)?;
+            out.push(DrvHash::from_bytes(h).to_base32());
+        }
+        Ok(out)
+    }
+
+    /// Re-hashes a path's files and compares them with the hash its sidecar recorded.
+    pub fn check_path(&self, store_name: &str) -> Result<PathState, StoreError> {
+        let sidecar = self.root.join(format!("{store_name}.drv"));
+        let Ok(bytes) = fs::read(&sidecar) else {
+            return Ok(PathState::NoSidecar);
+        };
+        let Ok(value) = ciborium::from_reader::<ciborium::Value, _>(bytes.as_slice()) else {
+            return Ok(PathState::NoSidecar);
+        };
+        let recorded = value
+            .as_map()
+            .and_then(|m| m.iter().find(|(k, _)| k.as_text() == Some("output")))
+            .and_then(|(_, v)| v.as_bytes().cloned());
+        let Some(recorded) = recorded else {
+            return Ok(PathState::NoSidecar);
+        };
+        match hash_output(&self.path(store_name)) {
+            Ok(h) if h.as_slice() == recorded.as_slice() => Ok(PathState::Intact),
+            // An unreadable file is as good as a changed one.
+            Ok(_) | Err(StoreError::Io { .. }) => Ok(PathState::Corrupt),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes a path and its sidecar (under the path's lock): it is moved aside first, so it is never seen
+    /// half-deleted.
+    pub fn remove(&self, store_name: &str) -> Result<(), StoreError> {
+        let _lock = self.lock_for(store_name)?;
+        self.remove_locked(store_name)
+    }
+
+    fn remove_locked(&self, store_name: &str) -> Result<(), StoreError> {
+        let path = self.path(store_name);
+        if path.exists() {
+            let aside = self
+                .root
+                .join(".tmp")
+                .join(format!("{store_name}.removed.{}", std::process::id()));
+            remove_any(&aside)?;
+            make_writable(&path);
+            fs::rename(&path, &aside).map_err(io_err(&path))?;
+            remove_any(&aside)?;
+        }
+        let sidecar = self.root.join(format!("{store_name}.drv"));
+        match fs::remove_file(&sidecar) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(&sidecar)(e)),
+        }
+    }
+
+    fn lock_for(&self, store_name: &str) -> Result<fs::File, StoreError> {
+        let stripe = store_name.chars().next().unwrap_or('0');
+        let lock_path = self.root.join(".locks").join(format!("{stripe}.lock"));
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        lock.lock().map_err(io_err(&lock_path))?;
+        Ok(lock)
     }
 
     pub fn root(&self) -> &Path {
@@ -115,8 +241,13 @@ impl Store {
         build: impl FnOnce(&mut OutputWriter) -> Result<(), BuilderError>,
     ) -> Result<Outcome, StoreError> {
         let final_path = self.path(store_name);
+        let mut repaired = false;
         if final_path.is_dir() {
-            return Ok(Outcome::Reused);
+            if !self.check || self.check_path(store_name)? == PathState::Intact {
+                return Ok(Outcome::Reused);
+            }
+            // Corrupt: never reused. Removed under the lock (below), then built again.
+            repaired = true;
         }
         let stripe = drv.hash().to_base32().chars().next().unwrap_or('0');
         let lock_path = self.root.join(".locks").join(format!("{stripe}.lock"));
@@ -127,7 +258,10 @@ impl Store {
             .open(&lock_path)
             .map_err(io_err(&lock_path))?;
         lock.lock().map_err(io_err(&lock_path))?;
-        // Someone else may have finished it while we waited.
+        // Someone else may have finished (or repaired) it while we waited.
+        if repaired && final_path.is_dir() && self.check_path(store_name)? != PathState::Intact {
+            self.remove_locked(store_name)?;
+        }
         if final_path.is_dir() {
             return Ok(Outcome::Reused);
         }
@@ -162,7 +296,11 @@ impl Store {
         write_private(&sidecar_path, &sidecar_bytes)?;
         fs::rename(&tmp, &final_path).map_err(io_err(&final_path))?;
         drop(lock);
-        Ok(Outcome::Built)
+        Ok(if repaired {
+            Outcome::Repaired
+        } else {
+            Outcome::Built
+        })
     }
 }
 
@@ -175,6 +313,21 @@ pub(crate) fn mkdir_private(dir: &Path) -> Result<(), StoreError> {
     {
         Ok(()) => Ok(()),
         Err(e) => Err(io_err(dir)(e)),
+    }
+}
+
+/// Gives the owner rwx on every directory of a tree so that it can be removed, even where a user chmod-ed one
+/// by hand (hardway's own directories are 0700 already).
+fn make_writable(path: &Path) {
+    for e in walkdir::WalkDir::new(path).into_iter().flatten() {
+        if e.file_type().is_dir()
+            && let Ok(m) = e.metadata()
+        {
+            let mode = m.permissions().mode();
+            if mode & 0o700 != 0o700 {
+                let _ = fs::set_permissions(e.path(), fs::Permissions::from_mode(mode | 0o700));
+            }
+        }
     }
 }
 
