@@ -2,8 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-
 use crate::engine::store::Store;
 use crate::recipe::Recipe;
 
@@ -47,8 +45,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let store = Store::open(&args.store.store)?;
     for f in &args.files {
-        let msg = super::sources::add(f, &recipes, &store)
-            .with_context(|| format!("adding {}", f.display()))?;
+        // The message names the file already.
+        let msg = super::sources::add(f, &recipes, &store)?;
         println!("{msg}");
     }
     Ok(())
