@@ -7,6 +7,7 @@ mod fetch;
 mod gc;
 mod init;
 mod keygen;
+mod push;
 mod show;
 mod sources;
 mod store;
@@ -50,6 +51,7 @@ enum Command {
     Verify(verify::Args),
     Store(store::Args),
     Gc(gc::Args),
+    Push(push::Args),
 }
 
 /// Options shared by commands that read the seed.
@@ -88,6 +90,7 @@ pub fn run() -> anyhow::Result<bool> {
         Command::Check(a) => check::run(a),
         Command::Fetch(a) => fetch::run(a).map(|()| true),
         Command::Add(a) => add::run(a).map(|()| true),
+        Command::Push(a) => push::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Store(a) => store::run(a),
         Command::Gc(a) => gc::run(a).map(|()| true),

@@ -3,4 +3,5 @@
 
 pub mod check;
 pub mod lock;
+pub mod push;
 pub mod verify;
