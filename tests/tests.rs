@@ -12,6 +12,7 @@ mod etcd_pki;
 mod golden;
 mod hosts;
 mod pki;
+mod push;
 mod recipe_errors;
 mod seed;
 mod store;
