@@ -11,6 +11,7 @@ mod etcd_cluster;
 mod etcd_pki;
 mod golden;
 mod hosts;
+mod operator;
 mod pki;
 mod push;
 mod recipe_errors;

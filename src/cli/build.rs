@@ -1,6 +1,6 @@
 //! `hardway build`: plan, realise, link the top-level artifacts under `--out`.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -20,8 +20,8 @@ pub struct Args {
     /// Builders to run at once [default: number of CPUs].
     #[arg(short = 'j', long = "jobs")]
     jobs: Option<usize>,
-    /// Where to leave one link per top-level artifact.
-    #[arg(long, default_value = "out")]
+    /// Where to leave one link per top-level artifact (hardway's: only its links are replaced or removed).
+    #[arg(long, env = "HARDWAY_OUT", default_value = "out")]
     out: PathBuf,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
@@ -29,6 +29,9 @@ pub struct Args {
     /// Also list every reused store path (built ones are always listed).
     #[arg(short, long)]
     verbose: bool,
+    /// Print nothing but errors (and the note when a new seed was created).
+    #[arg(short, long, conflicts_with = "verbose")]
+    quiet: bool,
     /// Never use the network: fail before building anything if a pinned source is not in the store.
     #[arg(long)]
     offline: bool,
@@ -43,10 +46,23 @@ pub struct Args {
 
 struct StderrReporter {
     verbose: bool,
+    quiet: bool,
+    /// On a terminal (and without -v): one line `[n/m] <name>` instead of a line per derivation.
+    bar: Option<indicatif::ProgressBar>,
 }
 
 impl Reporter for StderrReporter {
-    fn realised(&self, _name: &str, store_name: &str, outcome: Outcome, took: Duration) {
+    fn realised(&self, name: &str, store_name: &str, outcome: Outcome, took: Duration) {
+        if self.quiet {
+            return;
+        }
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+            bar.set_message(name.to_string());
+            if outcome != Outcome::Repaired {
+                return;
+            }
+        }
         let word = match outcome {
             Outcome::Built => "built",
             Outcome::Repaired => "CORRUPT in the store (files changed or missing), rebuilt:",
@@ -61,7 +77,18 @@ impl Reporter for StderrReporter {
     }
 }
 
+/// The note about a seed created by this build: printed last, so it is not lost above the build's output.
+static SEED_NOTE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let result = build(args);
+    if let Some(note) = SEED_NOTE.get() {
+        eprintln!("{note}");
+    }
+    result
+}
+
+fn build(args: Args) -> anyhow::Result<()> {
     let start = Instant::now();
     let super::Loaded {
         recipe,
@@ -83,9 +110,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let reporter = StderrReporter {
         verbose: args.verbose,
+        quiet: args.quiet,
+        bar: (!args.quiet && !args.verbose && !args.json && std::io::stderr().is_terminal()).then(
+            || {
+                let bar = indicatif::ProgressBar::new(plan.nodes.len() as u64);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template("[{pos}/{len}] {msg}")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                bar
+            },
+        ),
     };
     let registry = crate::plan::registry()?;
-    let summary = realise(&plan, &store, &seed, &registry, jobs, &reporter)?;
+    let summary = realise(&plan, &store, &seed, &registry, jobs, &reporter);
+    if let Some(bar) = &reporter.bar {
+        bar.finish_and_clear();
+    }
+    let summary = summary?;
     let lock_file = crate::ops::lock::lock_path(&args.target.recipe);
     let lock = crate::ops::lock::Lock::of(&plan, &store, seed.fingerprint())?;
     if args.locked {
@@ -113,13 +155,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    for root in &plan.roots {
-        let mut target = store.path(&plan.nodes[root.node].store_name);
-        if let Some(file) = &root.file {
-            target.push(file);
-        }
-        link(&args.out, &root.link, &target)?;
+    let targets: Vec<(&str, PathBuf)> = plan
+        .roots
+        .iter()
+        .map(|root| {
+            let mut target = store.path(&plan.nodes[root.node].store_name);
+            if let Some(file) = &root.file {
+                target.push(file);
+            }
+            (root.link.as_str(), target)
+        })
+        .collect();
+    // out/ is hardway's: refuse, before changing anything, to replace what is not a link into this store.
+    for (name, _) in &targets {
+        ours_or_absent(&args.out.join(name), store.root())?;
     }
+    for (name, target) in &targets {
+        link(&args.out, name, target)?;
+    }
+    remove_stale_links(&args.out, store.root(), &targets)?;
     let ms = start.elapsed().as_secs_f64() * 1e3;
     let links = plan.roots.len();
     // The process ends next: freeing thousands of small parameter trees would only cost time.
@@ -139,15 +193,69 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         } else {
             String::new()
         };
-        println!(
-            "built {}, reused {}{fetched} in {ms:.1} ms; {} links in {}",
-            summary.built,
-            summary.reused,
-            links,
-            args.out.display()
-        );
+        if !args.quiet {
+            println!(
+                "built {}, reused {}{fetched} in {ms:.1} ms; {} links in {}",
+                summary.built,
+                summary.reused,
+                links,
+                args.out.display()
+            );
+            hosts_table(&recipe, &lock, &args.out, &args.target.recipe);
+        }
     }
     Ok(())
+}
+
+/// Where the user stands: each host's bundle, and the commands that come next.
+fn hosts_table(
+    recipe: &crate::recipe::Recipe,
+    lock: &crate::ops::lock::Lock,
+    out: &Path,
+    recipe_path: &Path,
+) {
+    let mut rows = vec![(
+        "host".to_string(),
+        "role".to_string(),
+        "ip".to_string(),
+        "bundle".to_string(),
+        "size".to_string(),
+    )];
+    for h in &recipe.hosts {
+        let size = lock
+            .bundles
+            .get(&h.name)
+            .map_or_else(String::new, |d| human_size(d.size));
+        rows.push((
+            h.name.clone(),
+            h.role.name().to_string(),
+            h.ip.to_string(),
+            out.join(format!("{}.tar.gz", h.name)).display().to_string(),
+            size,
+        ));
+    }
+    let w = |f: fn(&(String, String, String, String, String)) -> &String| {
+        rows.iter().map(|r| f(r).len()).max().unwrap_or(0)
+    };
+    let (w0, w1, w2, w3) = (w(|r| &r.0), w(|r| &r.1), w(|r| &r.2), w(|r| &r.3));
+    for r in &rows {
+        println!(
+            "  {:w0$}  {:w1$}  {:w2$}  {:w3$}  {}",
+            r.0, r.1, r.2, r.3, r.4
+        );
+    }
+    let r = recipe_path.display();
+    println!(
+        "next: hardway check {r}    # audit the build\n      hardway push {r}     # install each bundle on its host"
+    );
+}
+
+fn human_size(bytes: u64) -> String {
+    if bytes >= 1 << 20 {
+        format!("{:.1} MiB", bytes as f64 / f64::from(1u32 << 20))
+    } else {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    }
 }
 
 /// The seed, created (loudly) on first use.
@@ -156,16 +264,61 @@ fn load_or_create_seed(path: &Path) -> anyhow::Result<Seed> {
         Ok(s) => Ok(s),
         Err(SeedError::Missing(path)) => {
             let s = Seed::create(&path)?;
-            eprintln!(
+            let _ = SEED_NOTE.set(format!(
                 "hardway: NOTE: created a new secret seed at {} (fingerprint {}).\n\
                  hardway: BACK IT UP: it is the root of every key; losing it means a new CA for the cluster.",
                 path.display(),
                 s.fingerprint()
-            );
+            ));
             Ok(s)
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Fails unless `path` is absent or a symbolic link into the store (a link of an earlier build).
+fn ours_or_absent(path: &Path, store: &Path) -> anyhow::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        Ok(m) if !m.file_type().is_symlink() => anyhow::bail!(
+            "{} exists and is not a hardway link: nothing in out/ was changed; move it away, or use another --out",
+            path.display()
+        ),
+        Ok(_) => {
+            let target =
+                std::fs::read_link(path).with_context(|| format!("reading {}", path.display()))?;
+            if target.starts_with(store) {
+                Ok(())
+            } else {
+                anyhow::bail!(
+                    "{} links to {}, outside the store {}: not hardway's, so nothing in out/ was changed; move it \
+                     away, or use another --out",
+                    path.display(),
+                    target.display(),
+                    store.display()
+                )
+            }
+        }
+    }
+}
+
+/// Removes links in `out` into the store that the current build does not make (a removed host's bundle, …).
+/// Anything else there is left alone.
+fn remove_stale_links(out: &Path, store: &Path, current: &[(&str, PathBuf)]) -> anyhow::Result<()> {
+    let keep: std::collections::BTreeSet<&str> = current.iter().map(|(n, _)| *n).collect();
+    for e in std::fs::read_dir(out).with_context(|| format!("reading {}", out.display()))? {
+        let e = e.with_context(|| format!("reading {}", out.display()))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if keep.contains(name.as_str()) || !e.file_type().is_ok_and(|t| t.is_symlink()) {
+            continue;
+        }
+        if std::fs::read_link(e.path()).is_ok_and(|t| t.starts_with(store)) {
+            std::fs::remove_file(e.path())
+                .with_context(|| format!("removing the stale link {}", e.path().display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Points `out/<name>` at `target`, replacing an older link atomically.

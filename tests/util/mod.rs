@@ -63,7 +63,8 @@ impl TestDir {
 pub fn hardway() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_hardway"));
     c.env_remove("HARDWAY_SEED_FILE")
-        .env_remove("HARDWAY_STORE");
+        .env_remove("HARDWAY_STORE")
+        .env_remove("HARDWAY_OUT");
     c
 }
 

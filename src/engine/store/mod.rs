@@ -54,6 +54,11 @@ pub enum StoreError {
         "{path} is not a hardway store (its {LAYOUT_FILE} says {found:?}); use another --store"
     )]
     Layout { path: PathBuf, found: String },
+    #[error(
+        "{path} is not empty and not a hardway store (it has no {LAYOUT_FILE}): only an empty or missing \
+         directory becomes a store; use another --store"
+    )]
+    NotAStore { path: PathBuf },
     #[error("building {name}: {source}")]
     Build {
         name: String,
@@ -81,6 +86,15 @@ pub enum Outcome {
 impl Store {
     /// Opens (creating if needed) the store at `root`.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
+        // Only an empty or missing directory becomes a store: never chmod or fill someone else's directory.
+        if root.is_dir() && !root.join(LAYOUT_FILE).exists() {
+            let mut entries = fs::read_dir(root).map_err(io_err(root))?;
+            if entries.next().is_some() {
+                return Err(StoreError::NotAStore {
+                    path: root.to_path_buf(),
+                });
+            }
+        }
         mkdir_private(root)?;
         let root = fs::canonicalize(root).map_err(io_err(root))?;
         // A store created by someone else keeps its mode; ours is always 0700.
@@ -142,7 +156,8 @@ impl Store {
         let drv_bytes = field(&value, "derivation")
             .and_then(|v| v.as_bytes().cloned())
             .ok_or_else(bad)?;
-        let drv: ciborium::Value = ciborium::from_reader(drv_bytes.as_slice()).map_err(|_| bad())?;
+        let drv: ciborium::Value =
+            ciborium::from_reader(drv_bytes.as_slice()).map_err(|_| bad())?;
         let inputs = field(&drv, "inputs").ok_or_else(bad)?;
         let mut out = Vec::new();
         for (_, h) in inputs.as_map().ok_or_else(bad)? {
