@@ -71,11 +71,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let mut freed = 0u64;
     let mut removed = 0usize;
-    for name in names.iter().cloned() {
-        if keep.contains(&name) {
+    for name in &names {
+        if keep.contains(name) {
             continue;
         }
-        let size: u64 = walkdir::WalkDir::new(store.path(&name))
+        let size: u64 = walkdir::WalkDir::new(store.path(name))
             .into_iter()
             .flatten()
             .filter_map(|e| e.metadata().ok())
@@ -87,7 +87,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         if args.dry_run {
             println!("would remove {name} ({size} bytes)");
         } else {
-            store.remove(&name)?;
+            store.remove(name)?;
             println!("removed {name} ({size} bytes)");
         }
     }
