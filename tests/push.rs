@@ -1359,8 +1359,46 @@ fn the_recipes_ssh_field_is_where_push_connects() {
     assert_installed(&dc, "node1", &lab.manifest("node1"), &BTreeMap::new());
 }
 
-/// `--sudo` runs the target program as `sudo -n /bin/sh -c PROGRAM` (a stand-in sudo in node1, which records its
-/// arguments and runs the rest: this machine has no sudo, and the ssh user is root anyway).
+/// Installs a stand-in `sudo` in `host` (this machine has no sudo, and the tests' ssh user is root anyway): it
+/// appends `<host> start <ns> <its first three arguments>` and `<host> end <ns>` to `log` (a file of this test,
+/// which every host sees), waits `pause` seconds, drops `-n` and runs the rest.
+fn fake_sudo(lab: &Lab, dc: &Datacenter, host: &str, log: &Path, pause: &str) {
+    let script = lab.t.write(
+        &format!("fake-sudo-{host}"),
+        &format!(
+            "#!/bin/sh\necho \"{host} start $(date +%s%N) $1 $2 $3\" >> {log}\nsleep {pause}\n\
+             [ \"$1\" = -n ] && shift\n\"$@\"\nrc=$?\necho \"{host} end $(date +%s%N)\" >> {log}\nexit $rc\n",
+            log = log.display()
+        ),
+    );
+    ok(dc
+        .command(host, "install")
+        .args(["-D", "-m", "0755"])
+        .arg(&script)
+        .arg("/usr/local/bin/sudo"));
+}
+
+/// Each host's (start, end) in a `fake_sudo` log, in nanoseconds.
+fn sessions(log: &Path) -> BTreeMap<String, (u128, u128)> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let mut s: BTreeMap<String, (u128, u128)> = BTreeMap::new();
+    for l in text.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let t: u128 = f[2].parse().expect("time");
+        let e = s.entry(f[0].to_string()).or_default();
+        match f[1] {
+            "start" => e.0 = t,
+            _ => e.1 = t,
+        }
+    }
+    s
+}
+
+fn overlap(a: (u128, u128), b: (u128, u128)) -> bool {
+    a.0 < b.1 && b.0 < a.1
+}
+
+/// `--sudo` runs the target program as `sudo -n /bin/sh -c PROGRAM`; without it, sudo is not used.
 #[test]
 fn sudo_runs_the_target_program_through_sudo_n() {
     if !available() {
@@ -1369,24 +1407,172 @@ fn sudo_runs_the_target_program_through_sudo_n() {
     let lab = Lab::new();
     let dc = lab.datacenter(&["node1"]);
     let _sshd = lab.sshds(&dc, &["node1"]);
-    ok(dc.command("node1", "sh").args([
-        "-c",
-        "mkdir -p /usr/local/bin && printf '%s\\n' '#!/bin/sh' \
-         'printf \"%s\\n\" \"$1 $2 $3\" >> /run/sudo-calls' '[ \"$1\" = -n ] && shift' 'exec \"$@\"' \
-         > /usr/local/bin/sudo && chmod 0755 /usr/local/bin/sudo",
-    ]));
+    let log = lab.t.join("sudo.log");
+    fake_sudo(&lab, &dc, "node1", &log, "0");
     let out = lab.push_ok(&dc, &["node1", "--sudo"]);
     assert_eq!(result_of(&out, "node1"), "updated", "{out}");
-    let calls = String::from_utf8(
-        dc.read("node1", "/run/sudo-calls")
-            .expect("sudo was not run"),
-    )
-    .expect("utf-8");
-    assert_eq!(calls, "-n /bin/sh -c\n");
+    let calls = std::fs::read_to_string(&log).expect("sudo was not run");
+    let first = calls.lines().next().expect("a call");
+    assert!(
+        first.starts_with("node1 start ") && first.ends_with(" -n /bin/sh -c"),
+        "{calls}"
+    );
     assert_installed(&dc, "node1", &lab.manifest("node1"), &BTreeMap::new());
     let out = lab.push_ok(&dc, &["node1"]);
     assert_eq!(result_of(&out, "node1"), "unchanged", "{out}");
-    let calls =
-        String::from_utf8(dc.read("node1", "/run/sudo-calls").expect("calls")).expect("utf-8");
-    assert_eq!(calls, "-n /bin/sh -c\n", "without --sudo, sudo is not used");
+    assert_eq!(
+        std::fs::read_to_string(&log).expect("log"),
+        calls,
+        "without --sudo, sudo is not used"
+    );
+}
+
+/// With -j 8, the two masters' sessions never overlap (workers do overlap: they run in parallel);
+/// with --parallel-masters the masters overlap too. Each session is held open a second by a stand-in sudo.
+#[test]
+fn masters_are_pushed_one_at_a_time_unless_parallel_masters() {
+    if !available() {
+        return;
+    }
+    let lab = Lab::new();
+    let names = ["master1", "master2", "node1", "node2"];
+    let dc = lab.datacenter(&names);
+    let _sshd = lab.sshds(&dc, &names);
+    let log = lab.t.join("sessions.log");
+    for h in names {
+        fake_sudo(&lab, &dc, h, &log, "1");
+    }
+    let out = lab.push_ok(
+        &dc,
+        &["--sudo", "-j", "8", "master1", "master2", "node1", "node2"],
+    );
+    for h in names {
+        assert_eq!(result_of(&out, h), "updated", "{out}");
+    }
+    let s = sessions(&log);
+    assert_eq!(s.len(), 4, "{s:?}");
+    assert!(
+        !overlap(s["master1"], s["master2"]),
+        "masters overlapped: {s:?}"
+    );
+    assert!(
+        overlap(s["node1"], s["node2"]),
+        "workers did not run in parallel: {s:?}"
+    );
+
+    std::fs::remove_file(&log).expect("rm log");
+    let out = lab.push_ok(
+        &dc,
+        &[
+            "--sudo",
+            "--parallel-masters",
+            "master1",
+            "master2",
+            "node1",
+            "node2",
+        ],
+    );
+    for h in names {
+        assert_eq!(result_of(&out, h), "unchanged", "{out}");
+    }
+    let s = sessions(&log);
+    assert!(
+        overlap(s["master1"], s["master2"]),
+        "--parallel-masters: masters one by one: {s:?}"
+    );
+}
+
+/// A target without one of the tools the program needs (sha256sum hidden under /dev/null in node1's own mount
+/// namespace) is refused, naming the tool, before anything is written.
+#[test]
+fn a_target_missing_a_tool_is_refused_naming_it() {
+    if !available() {
+        return;
+    }
+    let lab = Lab::new();
+    let dc = lab.datacenter(&["node1"]);
+    let _sshd = lab.sshds(&dc, &["node1"]);
+    ok(dc
+        .command("node1", "mount")
+        .args(["--bind", "/dev/null", "/usr/bin/sha256sum"]));
+    let before = upper_files(&dc, "node1");
+    let o = lab.push(&dc, &["node1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains(
+            "node1: missing on the target: sha256sum (push needs POSIX sh, GNU tar, gzip, sha256sum"
+        ),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(upper_files(&dc, "node1"), before, "something was written");
+    assert!(
+        Path::new("/usr/bin/sha256sum")
+            .metadata()
+            .is_ok_and(|m| m.len() > 0),
+        "the machine's sha256sum"
+    );
+}
+
+/// A non-root ssh user without --sudo: the push into a `--root` the user owns works (modes as the manifest's,
+/// no chown, the user owns the files), and a push to `/` is refused by the permissions and changes nothing. The
+/// user exists only in node1 (added to its private /etc).
+#[test]
+fn a_non_root_user_pushes_under_a_root_it_owns() {
+    if !available() {
+        return;
+    }
+    let lab = Lab::new();
+    let dc = lab.datacenter(&["node1"]);
+    ok(dc.command("node1", "sh").args([
+        "-c",
+        "useradd -M -d /var/tmp/hwdeploy -s /bin/sh -p '*' hwdeploy && mkdir -p /var/tmp/hwdeploy/root && \
+         chown -R hwdeploy: /var/tmp/hwdeploy",
+    ]));
+    let uid = ok(dc.command("node1", "id").args(["-u", "hwdeploy"]))
+        .trim()
+        .to_string();
+    assert_ne!(uid, "0");
+    let _sshd = lab.sshds(&dc, &["node1"]);
+    lab.rebuild(&with_node1_line(
+        &lab.text(),
+        "ssh = \"hwdeploy@10.128.15.223:22\"",
+    ));
+    let before = upper_files(&dc, "node1");
+    let o = lab.push(&dc, &["node1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("node1: cannot create /var/lib/hardway"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(
+        upper_files(&dc, "node1"),
+        before,
+        "a refused push wrote something"
+    );
+
+    let out = lab.push_ok(&dc, &["node1", "--root", "/var/tmp/hwdeploy/root"]);
+    assert_eq!(result_of(&out, "node1"), "updated", "{out}");
+    let m = lab.manifest("node1");
+    let under: Vec<String> = paths(&m)
+        .iter()
+        .map(|p| format!("/var/tmp/hwdeploy/root{p}"))
+        .collect();
+    let seen = inspect(&dc, "node1", &under);
+    for (path, rec) in &m.entries {
+        let s = seen[&format!("/var/tmp/hwdeploy/root{path}")]
+            .as_ref()
+            .unwrap_or_else(|| panic!("{path} missing"));
+        assert_eq!(s.uid, uid, "{path}: owner");
+        match rec.kind {
+            RecordKind::File(d) => {
+                assert_eq!(s.sha256, hex(&d.sha256), "{path}");
+                assert_eq!(s.mode, format!("{:04o}", rec.mode), "{path}");
+            }
+            RecordKind::Dir => assert_eq!(s.mode, format!("{:04o}", rec.mode), "{path}"),
+        }
+    }
+    let out = lab.push_ok(&dc, &["node1", "--root", "/var/tmp/hwdeploy/root"]);
+    assert_eq!(result_of(&out, "node1"), "unchanged", "{out}");
 }
