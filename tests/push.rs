@@ -1576,3 +1576,44 @@ fn a_non_root_user_pushes_under_a_root_it_owns() {
     let out = lab.push_ok(&dc, &["node1", "--root", "/var/tmp/hwdeploy/root"]);
     assert_eq!(result_of(&out, "node1"), "unchanged", "{out}");
 }
+
+/// What push refuses before connecting anywhere (no datacenter needed): a rollback without hosts (usage, exit
+/// 2), a host the recipe does not have, a relative --root, a missing bundle (exit 1, naming the host).
+#[test]
+fn push_refuses_bad_requests_before_connecting() {
+    let t = TestDir::new();
+    let recipe = t.write("r.toml", &seed_text());
+    let push = |args: &[&str]| {
+        run(hardway()
+            .current_dir(t.path())
+            .arg("push")
+            .arg(&recipe)
+            .args(args))
+    };
+    let o = push(&["--rollback"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("<HOSTS>"), "{}", stderr(&o));
+    let o = push(&["node9"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(
+            "node9: not a host of the recipe (its hosts: master1, master2, node1, node2, lb)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let o = push(&["node1", "--root", "srv"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--root \"srv\""), "{}", stderr(&o));
+    // Nothing built: the host fails on its manifest, named, and no ssh is attempted (the address is not routed
+    // here, and the error is the file's).
+    let o = push(&["node1", "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let json = stdout(&o);
+    assert!(json.contains("\"result\":\"failed\""), "{json}");
+    assert!(
+        json.contains("node1: reading ") && json.contains("node1.manifest: No such file"),
+        "{json}"
+    );
+    assert!(json.trim_end().ends_with("\"failed\":1}"), "{json}");
+}

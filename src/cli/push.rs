@@ -50,7 +50,7 @@ pub struct Args {
     #[arg(long)]
     sudo: bool,
     /// Switch the named hosts back to the generation before their current one (kept on each host).
-    #[arg(long)]
+    #[arg(long, requires = "hosts")]
     rollback: bool,
     /// Where `hardway build` left the bundles and manifests.
     #[arg(long, default_value = "out")]
