@@ -293,8 +293,11 @@ fn two_concurrent_builds_into_one_store_agree() {
                 .spawn()
                 .expect("spawn")
         };
-        let a = spawn("oa");
-        let b = spawn("ob");
+        // Each round's links point into its own store: out/ directories are not shared across stores (a link
+        // into another store is not this build's to replace).
+        let (oa, ob) = (format!("oa{round}"), format!("ob{round}"));
+        let a = spawn(&oa);
+        let b = spawn(&ob);
         for child in [a, b] {
             let out = child.wait_with_output().expect("wait");
             assert!(
@@ -305,8 +308,8 @@ fn two_concurrent_builds_into_one_store_agree() {
         }
         assert_eq!(store_outputs(&store), store_outputs(&clean_store));
         assert_eq!(
-            std::fs::read_link(t.join("oa/encryption-config")).expect("link a"),
-            std::fs::read_link(t.join("ob/encryption-config")).expect("link b")
+            std::fs::read_link(t.join(&format!("{oa}/encryption-config"))).expect("link a"),
+            std::fs::read_link(t.join(&format!("{ob}/encryption-config"))).expect("link b")
         );
     }
 }

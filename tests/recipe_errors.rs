@@ -189,3 +189,105 @@ fn host_names_that_clash_with_generated_artifacts_are_refused() {
         "nothing may be written"
     );
 }
+
+#[test]
+fn host_addresses_nobody_can_reach() {
+    for (ip, words) in [
+        ("0.0.0.0", "unspecified"),
+        ("::", "unspecified"),
+        ("127.0.0.5", "loopback"),
+        ("255.255.255.255", "broadcast"),
+        ("224.0.0.1", "multicast"),
+        ("ff02::1", "multicast"),
+    ] {
+        let text = seed_recipe().replace("10.128.15.224", ip);
+        assert_rejected(&text, &format!("ip = \"{ip}\""), "hosts[3].ip", words);
+    }
+}
+
+#[test]
+fn loopback_hosts_need_the_lab_switch() {
+    let text = seed_recipe().replace("10.128.15.224", "127.0.0.5");
+    let lab = text.replace("issue_date = ", "loopback_lab = true\nissue_date = ");
+    let t = TestDir::new();
+    let recipe = t.write("r.toml", &lab);
+    let out = run(hardway()
+        .current_dir(t.path())
+        .arg("show")
+        .arg(&recipe)
+        .arg("--seed-file")
+        .arg(t.test_seed()));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("loopback"),
+        "loopback_lab = true still refused: {err}"
+    );
+}
+
+#[test]
+fn an_ipv4_mapped_address_is_the_same_host() {
+    let text = seed_recipe().replace("10.128.15.224", "::ffff:10.128.15.223");
+    assert_rejected(
+        &text,
+        "ip = \"::ffff:10.128.15.223\"",
+        "hosts[3].ip",
+        "duplicate IP 10.128.15.223",
+    );
+}
+
+#[test]
+fn kubeconfig_server_without_a_port() {
+    let text = seed_recipe().replace(
+        "[pki]",
+        "[kubeconfigs.servers]\nadmin-remote = \"https://10.128.15.226\"\n\n[pki]",
+    );
+    assert_rejected(
+        &text,
+        "admin-remote = ",
+        "kubeconfigs.servers.admin-remote",
+        "port is required",
+    );
+}
+
+#[test]
+fn kubeconfig_server_that_is_not_a_san() {
+    let text = seed_recipe().replace(
+        "[pki]",
+        "[kubeconfigs.servers]\nadmin-remote = \"https://api.example.internal:6443\"\n\n[pki]",
+    );
+    assert_rejected(
+        &text,
+        "admin-remote = ",
+        "kubeconfigs.servers.admin-remote",
+        "api.example.internal is not a name or address of the API server certificate",
+    );
+}
+
+#[test]
+fn an_issue_date_whose_certificates_would_outlive_9999() {
+    let text = seed_recipe().replace(
+        "issue_date = 2026-01-01T00:00:00Z",
+        "issue_date = 9998-06-01T00:00:00Z",
+    );
+    assert_rejected(
+        &text,
+        "issue_date = 9998",
+        "cluster.issue_date",
+        "would end after 9999-12-31",
+    );
+}
+
+#[test]
+fn a_recipe_that_is_not_utf8_names_the_line() {
+    let t = TestDir::new();
+    let mut bytes = seed_recipe().into_bytes();
+    let at = seed_recipe().find("Portland").expect("locality");
+    bytes[at] = 0xff;
+    let recipe = t.join("r.toml");
+    std::fs::write(&recipe, &bytes).expect("write");
+    let line = line_of(&seed_recipe(), "Portland");
+    let err = fails(hardway().current_dir(t.path()).arg("build").arg(&recipe));
+    assert!(err.contains(&format!("r.toml:{line}:")), "{err}");
+    assert!(err.contains("not UTF-8"), "{err}");
+    assert!(!t.join("store").exists());
+}

@@ -349,7 +349,7 @@ impl Recipe {
 
     /// Reads and validates a recipe file.
     pub fn load(path: &Path) -> Result<Recipe, RecipeError> {
-        let text = std::fs::read_to_string(path).map_err(|e| RecipeError {
+        let bytes = std::fs::read(path).map_err(|e| RecipeError {
             file: path.to_path_buf(),
             problems: vec![Problem {
                 line: 0,
@@ -357,6 +357,22 @@ impl Recipe {
                 field: String::new(),
                 message: format!("cannot read recipe: {e}"),
             }],
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            // Point at the first byte that is not UTF-8.
+            let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let good = String::from_utf8_lossy(good);
+            let line = good.matches('\n').count() + 1;
+            let column = good.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            RecipeError {
+                file: path.to_path_buf(),
+                problems: vec![Problem {
+                    line,
+                    column,
+                    field: String::new(),
+                    message: "the recipe is not UTF-8 text (save it as UTF-8)".to_string(),
+                }],
+            }
         })?;
         Recipe::parse(&text, path)
     }

@@ -46,6 +46,9 @@ pub struct RawCluster {
     pub service_cidr: Spanned<String>,
     pub cluster_cidr: Spanned<String>,
     pub issue_date: Spanned<toml::value::Datetime>,
+    /// A single-machine lab: hosts may have loopback addresses (127.0.0.0/8).
+    #[serde(default)]
+    pub loopback_lab: bool,
 }
 
 #[derive(Deserialize, Default)]

@@ -114,11 +114,34 @@ fn check(c: &mut Checker, raw: RawRecipe) -> Option<Recipe> {
 
     let pki = check_pki(c, &raw);
     let encryption = check_encryption(c, &raw);
-    let hosts = check_hosts(c, &raw.hosts, &[service_cidr, cluster_cidr]);
+    let hosts = check_hosts(
+        c,
+        &raw.hosts,
+        &[service_cidr, cluster_cidr],
+        raw.cluster.loopback_lab,
+    );
     let kubeconfig_servers = check_servers(c, &raw);
     let etcd = check_etcd(c, &raw);
 
     let (issue_date, issue_date_text) = issue?;
+    if let Some(p) = &pki {
+        // X.509 times end with 9999-12-31T23:59:59Z.
+        let hours = p.ca_validity_hours.max(p.validity_hours);
+        if issue_date + (hours as i64) * 3600 > 253_402_300_799 {
+            c.at(
+                cl.issue_date.span(),
+                "cluster.issue_date",
+                format!(
+                    "certificates issued then for {hours} hours would end after 9999-12-31, the last date a \
+                     certificate can carry: choose an earlier issue_date or shorter validity_hours"
+                ),
+            );
+            return None;
+        }
+    }
+    if let (Some(p), Some(svc)) = (&pki, service_cidr) {
+        check_servers_are_sans(c, &raw, &hosts, p, svc, &domain);
+    }
     Some(Recipe {
         cluster: Cluster {
             name,
@@ -134,6 +157,28 @@ fn check(c: &mut Checker, raw: RawRecipe) -> Option<Recipe> {
         kubeconfig_servers,
         etcd: etcd?,
     })
+}
+
+/// Why an address cannot be a host's, if it cannot: unspecified, loopback, broadcast, multicast.
+fn unusable_host_ip(ip: IpAddr, loopback_lab: bool) -> Option<&'static str> {
+    let ip = ip.to_canonical();
+    if ip.is_unspecified() {
+        return Some("is the unspecified address");
+    }
+    if ip.is_loopback() && !loopback_lab {
+        return Some(
+            "is a loopback address (for a single-machine lab, set `loopback_lab = true` in [cluster])",
+        );
+    }
+    if ip.is_multicast() {
+        return Some("is a multicast address");
+    }
+    if let IpAddr::V4(v4) = ip
+        && v4.is_broadcast()
+    {
+        return Some("is the broadcast address");
+    }
+    None
 }
 
 /// A SHA-256 pin: 64 hex digits (an optional `sha256:` prefix is accepted).
@@ -270,7 +315,10 @@ fn check_servers(c: &mut Checker, raw: &RawRecipe) -> BTreeMap<String, String> {
         }
         let u = url.get_ref();
         let ok = u.strip_prefix("https://").is_some_and(|rest| {
-            !rest.is_empty() && !rest.contains(char::is_whitespace) && !rest.contains('/')
+            !rest.is_empty()
+                && !rest.contains(char::is_whitespace)
+                && !rest.contains('/')
+                && server_host_port(rest).is_some()
         });
         if ok {
             out.insert(component.clone(), u.clone());
@@ -278,11 +326,82 @@ fn check_servers(c: &mut Checker, raw: &RawRecipe) -> BTreeMap<String, String> {
             c.at(
                 url.span(),
                 field,
-                format!("{u:?} is not an https://host:port URL"),
+                format!("{u:?} is not an https://host:port URL (the port is required, e.g. :6443)"),
             );
         }
     }
     out
+}
+
+/// `host:port` or `[v6]:port` → (host, port).
+fn server_host_port(authority: &str) -> Option<(&str, u16)> {
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => v6.split_once("]:")?,
+        None => authority.rsplit_once(':')?,
+    };
+    if host.is_empty()
+        || (authority.starts_with('[') && host.parse::<std::net::Ipv6Addr>().is_err())
+    {
+        return None;
+    }
+    Some((host, port.parse().ok()?))
+}
+
+/// Each `[kubeconfigs.servers]` URL's host must be a SAN of the API server certificate (the same names and
+/// addresses the PKI puts there), or clients refuse the server.
+fn check_servers_are_sans(
+    c: &mut Checker,
+    raw: &RawRecipe,
+    hosts: &[Host],
+    pki: &Pki,
+    service: Cidr,
+    domain: &str,
+) {
+    let mut names: Vec<String> = [
+        "localhost",
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    names.push(format!("kubernetes.default.svc.{domain}"));
+    let mut ips: Vec<IpAddr> = vec![IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)];
+    ips.extend(service.nth(1));
+    for h in hosts.iter().filter(|h| h.role != Role::Worker) {
+        names.push(h.name.clone());
+        ips.push(h.ip);
+    }
+    for s in &pki.extra_sans {
+        match s {
+            AltName::Dns(d) => names.push(d.clone()),
+            AltName::Ip(ip) => ips.push(*ip),
+        }
+    }
+    for (component, url) in &raw.kubeconfigs.servers {
+        let Some((host, _)) = url
+            .get_ref()
+            .strip_prefix("https://")
+            .and_then(server_host_port)
+        else {
+            continue;
+        };
+        let covered = match host.parse::<IpAddr>() {
+            Ok(ip) => ips.contains(&ip.to_canonical()),
+            Err(_) => names.iter().any(|n| n == host),
+        };
+        if !covered {
+            c.at(
+                url.span(),
+                format!("kubeconfigs.servers.{component}"),
+                format!(
+                    "{host} is not a name or address of the API server certificate (its SANs: the masters, the \
+                     load balancer, the service IP, localhost, the in-cluster names): add it to pki.extra_sans"
+                ),
+            );
+        }
+    }
 }
 
 impl Cidr {
@@ -775,7 +894,12 @@ fn check_encryption(c: &mut Checker, raw: &RawRecipe) -> Option<Encryption> {
     })
 }
 
-fn check_hosts(c: &mut Checker, raw: &[RawHost], networks: &[Option<Cidr>]) -> Vec<Host> {
+fn check_hosts(
+    c: &mut Checker,
+    raw: &[RawHost],
+    networks: &[Option<Cidr>],
+    loopback_lab: bool,
+) -> Vec<Host> {
     let mut hosts = Vec::new();
     let mut names: BTreeMap<&str, usize> = BTreeMap::new();
     let mut ips: BTreeMap<IpAddr, usize> = BTreeMap::new();
@@ -795,7 +919,18 @@ fn check_hosts(c: &mut Checker, raw: &[RawHost], networks: &[Option<Cidr>]) -> V
             );
         }
         let ip = match h.ip.get_ref().parse::<IpAddr>() {
-            Ok(ip) => {
+            Ok(parsed) => {
+                if let Some(why) = unusable_host_ip(parsed, loopback_lab) {
+                    c.at(
+                        h.ip.span(),
+                        format!("hosts[{i}].ip"),
+                        format!(
+                            "{parsed} {why}: a host needs an address other machines can reach it at"
+                        ),
+                    );
+                }
+                // ::ffff:10.0.0.1 is 10.0.0.1: compare IPv4-mapped addresses as IPv4.
+                let ip = parsed.to_canonical();
                 if let Some(first) = ips.insert(ip, i) {
                     c.at(
                         h.ip.span(),

@@ -266,6 +266,10 @@ impl Built {
 pub fn loopback_recipe(base: u8) -> String {
     let text = seed_text();
     let mut t = text
+        .replace(
+            "issue_date = ",
+            "loopback_lab = true               # every host on 127.0.0.x\nissue_date = ",
+        )
         .replace("ca_validity_hours = 43800", "ca_validity_hours = 876000")
         .replace("validity_hours = 8760 ", "validity_hours = 876000 ");
     assert!(

@@ -87,12 +87,19 @@ impl Store {
     /// Opens (creating if needed) the store at `root`.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
         // Only an empty or missing directory becomes a store: never chmod or fill someone else's directory.
+        // A directory holding only the skeleton another hardway process is creating right now counts as empty.
         if root.is_dir() && !root.join(LAYOUT_FILE).exists() {
-            let mut entries = fs::read_dir(root).map_err(io_err(root))?;
-            if entries.next().is_some() {
-                return Err(StoreError::NotAStore {
-                    path: root.to_path_buf(),
-                });
+            for e in fs::read_dir(root).map_err(io_err(root))? {
+                let name = e.map_err(io_err(root))?.file_name();
+                let name = name.to_string_lossy();
+                let ours = name == ".tmp"
+                    || name == ".locks"
+                    || name.trim_start_matches('.').starts_with("hardway-store");
+                if !ours {
+                    return Err(StoreError::NotAStore {
+                        path: root.to_path_buf(),
+                    });
+                }
             }
         }
         mkdir_private(root)?;
