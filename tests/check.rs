@@ -24,7 +24,7 @@ fn tamper(path: &Path, bytes: &[u8]) {
 #[test]
 fn a_clean_build_passes_with_only_the_aescbc_warning() {
     let b = Built::seed_recipe();
-    let (ok, out) = check(&b, "2026-06-01");
+    let (ok, out) = check(&b, "2027-06-01");
     assert!(ok, "{out}");
     assert!(
         out.contains("checked 9 certificates, 7 kubeconfigs, 5 hosts: 0 errors, 1 warnings"),
@@ -40,28 +40,28 @@ fn a_clean_build_passes_with_only_the_aescbc_warning() {
 fn secretbox_draws_no_warning() {
     let text = seed_text().replace("\"aescbc\"", "\"secretbox\"");
     let b = Built::new(&text);
-    let (ok, out) = check(&b, "2026-06-01");
+    let (ok, out) = check(&b, "2027-06-01");
     assert!(ok && out.contains("0 errors, 0 warnings"), "{out}");
 }
 
 #[test]
 fn expiry_warns_within_30_days_and_fails_after() {
     let b = Built::seed_recipe();
-    let (ok, out) = check(&b, "2026-12-15");
+    let (ok, out) = check(&b, "2027-11-15");
     assert!(ok, "warnings alone pass: {out}");
     assert!(
-        out.contains("warning: node1: expires on 2027-01-01, within 30 days of 2026-12-15"),
+        out.contains("warning: node1: expires on 2027-12-01, within 30 days of 2027-11-15"),
         "{out}"
     );
     assert!(!out.contains("warning: ca:"), "the CA lasts 5 years: {out}");
-    let (ok, out) = check(&b, "2027-01-02");
+    let (ok, out) = check(&b, "2027-12-02");
     assert!(!ok, "{out}");
     assert!(
-        out.contains("error: kubernetes: expired on 2027-01-01"),
+        out.contains("error: kubernetes: expired on 2027-12-01"),
         "{out}"
     );
-    let (ok, out) = check(&b, "2025-12-31");
-    assert!(!ok && out.contains("not valid before 2026-01-01"), "{out}");
+    let (ok, out) = check(&b, "2026-11-30");
+    assert!(!ok && out.contains("not valid before 2026-12-01"), "{out}");
 }
 
 #[test]
@@ -69,7 +69,7 @@ fn a_wrong_node_certificate_is_caught() {
     let b = Built::seed_recipe();
     let node2 = std::fs::read(b.out("node2").join("node2.pem")).expect("node2");
     tamper(&b.out("node1").join("node1.pem"), &node2);
-    let (ok, out) = check(&b, "2026-06-01");
+    let (ok, out) = check(&b, "2027-06-01");
     assert!(!ok, "{out}");
     assert!(
         out.contains(
@@ -101,7 +101,7 @@ fn a_secret_in_the_wrong_bundle_is_caught() {
         .expect("kubernetes dir");
     text.insert_str(at, &line);
     tamper(&manifest, text.as_bytes());
-    let (ok, out) = check(&b, "2026-06-01");
+    let (ok, out) = check(&b, "2027-06-01");
     assert!(!ok, "{out}");
     assert!(out.contains("error: node1: least privilege: receives the ca private key at /var/lib/kubelet/zz-ca-key.pem"), "{out}");
 }
@@ -113,7 +113,7 @@ fn a_corrupted_bundle_is_caught() {
     let mut bytes = std::fs::read(&bundle).expect("bundle");
     bytes.push(0);
     tamper(&bundle, &bytes);
-    let (ok, out) = check(&b, "2026-06-01");
+    let (ok, out) = check(&b, "2027-06-01");
     assert!(
         !ok && out.contains("error: master1: the bundle does not match its manifest"),
         "{out}"
@@ -139,7 +139,7 @@ fn check_before_build_says_what_to_do() {
 fn a_users_key_in_a_bundle_is_caught() {
     let text = seed_text() + "\n[[pki.users]]\nname = \"ci\"\ngroups = [\"system:masters\"]\n";
     let b = Built::new(&text);
-    let (ok, out) = check(&b, "2026-06-01");
+    let (ok, out) = check(&b, "2027-06-01");
     assert!(ok, "{out}");
     let key = b.out("user-ci").join("user-ci-key.pem");
     let len = std::fs::metadata(&key).expect("key").len();
@@ -148,7 +148,7 @@ fn a_users_key_in_a_bundle_is_caught() {
     let mut text = std::fs::read_to_string(&manifest).expect("manifest");
     text.push_str(&format!("f 0600 {} {len} /var/ci-key.pem\n", &sha[..64]));
     tamper(&manifest, text.as_bytes());
-    let (ok, out) = check(&b, "2026-06-01");
+    let (ok, out) = check(&b, "2027-06-01");
     assert!(!ok, "{out}");
     assert!(
         out.contains(

@@ -121,9 +121,9 @@ fn debian_etcd_tarball() -> Option<(PathBuf, String)> {
     )
 }
 
-/// recipes/seed.toml's certificate window: from its issue date, 2026-01-01T00:00:00Z, for `validity_hours`
+/// recipes/seed.toml's certificate window: from its issue date, 2026-12-01T00:00:00Z, for `validity_hours`
 /// (8760: a year).
-const SEED_NOT_BEFORE: u64 = 1_767_225_600;
+const SEED_NOT_BEFORE: u64 = 1_796_083_200;
 const SEED_NOT_AFTER: u64 = SEED_NOT_BEFORE + 8760 * 3600;
 
 /// [`seed_text`] with its [etcd] `urls` and `sha256` lines replaced. etcd and kubectl check certificates
@@ -154,7 +154,7 @@ fn recipe_with(urls: &str, sha256: &str) -> String {
         return out;
     }
     eprintln!(
-        "today is outside the seed recipe's certificate window (2026-01-01 … 2027-01-01): certificates last \
+        "today is outside the seed recipe's certificate window (2026-12-01 … 2027-12-01): certificates last \
          100 years in this test's recipe"
     );
     let wide = out

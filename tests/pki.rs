@@ -238,7 +238,7 @@ fn seed_recipe_certificates_verify_and_match_the_tutorial_table() {
     );
     assert_eq!(
         x509(&ca, &["-startdate", "-enddate"]),
-        "notBefore=Jan  1 00:00:00 2026 GMT | notAfter=Dec 31 00:00:00 2030 GMT"
+        "notBefore=Dec  1 00:00:00 2026 GMT | notAfter=Nov 30 00:00:00 2031 GMT"
     );
     let ca_key_id = key_id(&ca, "subjectKeyIdentifier");
 
@@ -264,7 +264,7 @@ fn seed_recipe_certificates_verify_and_match_the_tutorial_table() {
         );
         assert_eq!(
             x509(&cert, &["-startdate", "-enddate"]),
-            "notBefore=Jan  1 00:00:00 2026 GMT | notAfter=Jan  1 00:00:00 2027 GMT",
+            "notBefore=Dec  1 00:00:00 2026 GMT | notAfter=Dec  1 00:00:00 2027 GMT",
             "{base}"
         );
         assert_eq!(
@@ -363,7 +363,7 @@ fn cfssl_certinfo_reads_every_certificate() {
         };
         assert_eq!(sans, expected, "{base}: cfssl's SANs");
         assert!(
-            info.contains("\"not_before\": \"2026-01-01T00:00:00Z\""),
+            info.contains("\"not_before\": \"2026-12-01T00:00:00Z\""),
             "{base}"
         );
     }

@@ -147,7 +147,7 @@ fn toml_syntax_error_has_a_place() {
 
 #[test]
 fn issue_date_needs_a_time_and_offset() {
-    let text = seed_recipe().replace("2026-01-01T00:00:00Z", "2026-01-01");
+    let text = seed_recipe().replace("2026-12-01T00:00:00Z", "2026-12-01");
     assert_rejected(&text, "issue_date = 2026", "cluster.issue_date", "offset");
 }
 
@@ -266,7 +266,7 @@ fn kubeconfig_server_that_is_not_a_san() {
 #[test]
 fn an_issue_date_whose_certificates_would_outlive_9999() {
     let text = seed_recipe().replace(
-        "issue_date = 2026-01-01T00:00:00Z",
+        "issue_date = 2026-12-01T00:00:00Z",
         "issue_date = 9998-06-01T00:00:00Z",
     );
     assert_rejected(

@@ -8,9 +8,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// A moment inside every certificate window of recipes/seed.toml (2026-06-01T00:00:00Z, Unix seconds), for
-/// openssl's `-attime`: the seed's leaves expire on 2027-01-01, and tests must not depend on the day they run.
-pub const VERIFY_AT: &str = "1780272000";
+/// A moment inside every certificate window of recipes/seed.toml (2027-06-01T00:00:00Z, Unix seconds), for
+/// openssl's `-attime`: the seed's leaves expire on 2027-12-01, and tests must not depend on the day they run.
+pub const VERIFY_AT: &str = "1811808000";
 
 /// The repository root.
 pub fn repo() -> PathBuf {
