@@ -157,3 +157,32 @@ fn a_users_key_in_a_bundle_is_caught() {
         "{out}"
     );
 }
+
+#[test]
+fn bad_dates_and_seed_hex_are_usage_errors() {
+    let b = Built::seed_recipe();
+    for date in ["2026-02-30", "2026-13-01", "26-01-01", "yesterday"] {
+        let out = run(b.hardway("check").args(["--date", date]));
+        assert_eq!(out.status.code(), Some(2), "--date {date}: {out:?}");
+    }
+    let out = run(hardway().args(["keygen", "--algorithm", "ecdsa-p256", "--seed-hex", "zz"]));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+#[test]
+fn check_json_has_the_counts_and_findings() {
+    let b = Built::seed_recipe();
+    let out = run(b.hardway("check").args(["--date", "2027-06-01", "--json"]));
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["errors"], 0);
+    assert!(v["certificates"].as_u64().expect("n") >= 9, "{v}");
+    assert!(
+        v["findings"][0]["finding"]
+            .as_str()
+            .expect("f")
+            .contains("aescbc"),
+        "{v}"
+    );
+}

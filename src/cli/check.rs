@@ -13,8 +13,11 @@ pub struct Args {
     target: super::TargetArgs,
     /// Check validity as of this day (YYYY-MM-DD, UTC) [default: today]. Warns when a certificate expires
     /// within 30 days of it.
+    #[arg(long, value_parser = parse_date)]
+    date: Option<i64>,
+    /// Print the findings and counts as JSON on stdout.
     #[arg(long)]
-    date: Option<String>,
+    json: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<bool> {
@@ -24,14 +27,34 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
         store,
         ..
     } = args.target.load()?;
-    let date = match &args.date {
-        Some(d) => parse_date(d)?,
+    let date = match args.date {
+        Some(d) => d,
         // The only clock read of hardway: "today" for an audit, never in an output.
         None => std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64),
     };
     let report = check(&recipe, &plan, &store, date)?;
+    if args.json {
+        let findings: Vec<serde_json::Value> = report
+            .findings
+            .iter()
+            .map(|f| serde_json::json!({"finding": f.to_string()}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "ok": report.errors() == 0,
+                "certificates": report.certificates,
+                "kubeconfigs": report.kubeconfigs,
+                "hosts": report.hosts,
+                "errors": report.errors(),
+                "warnings": report.warnings(),
+                "findings": findings,
+            })
+        );
+        return Ok(report.errors() == 0);
+    }
     for f in &report.findings {
         println!("{f}");
     }
@@ -46,19 +69,32 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
     Ok(report.errors() == 0)
 }
 
-fn parse_date(s: &str) -> anyhow::Result<i64> {
+/// `YYYY-MM-DD` (a real calendar day, UTC) as Unix seconds; a clap value parser, so a bad date is a usage
+/// error (exit 2).
+fn parse_date(s: &str) -> Result<i64, String> {
+    let bad = || format!("{s:?} is not a date YYYY-MM-DD");
     let parts: Vec<&str> = s.split('-').collect();
-    let bad = || anyhow::anyhow!("--date {s:?}: expected YYYY-MM-DD");
     let [y, m, d] = parts.as_slice() else {
         return Err(bad());
     };
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return Err(bad());
+    }
     let (y, m, d): (i64, u32, u32) = (
         y.parse().map_err(|_| bad())?,
         m.parse().map_err(|_| bad())?,
         d.parse().map_err(|_| bad())?,
     );
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return Err(bad());
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days_in_month = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return Err(bad()),
+    };
+    if !(1..=days_in_month).contains(&d) {
+        return Err(format!("{s:?}: month {m} of {y} has {days_in_month} days"));
     }
     Ok(crate::recipe::days_from_civil(y, m, d) * 86_400)
 }

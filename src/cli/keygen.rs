@@ -11,27 +11,29 @@ pub struct Args {
     #[arg(long)]
     algorithm: Algorithm,
     /// The det-keygen seed in hex (at least 16 bytes).
-    #[arg(long)]
-    seed_hex: String,
+    #[arg(long, value_parser = decode_hex)]
+    seed_hex: Vec<u8>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let seed = decode_hex(&args.seed_hex)?;
+    let seed = args.seed_hex;
     let key = PrivateKey::generate(args.algorithm, &seed)?;
     print!("{}", key.to_pkcs8_pem());
     Ok(())
 }
 
-fn decode_hex(s: &str) -> anyhow::Result<Vec<u8>> {
+/// A clap value parser: a bad value is a usage error (exit 2).
+fn decode_hex(s: &str) -> Result<Vec<u8>, String> {
     let s = s.trim();
     if !s.len().is_multiple_of(2) {
-        anyhow::bail!("--seed-hex has an odd number of digits");
+        return Err("an odd number of hex digits".to_string());
     }
     (0..s.len())
         .step_by(2)
         .map(|i| {
-            u8::from_str_radix(&s[i..i + 2], 16)
-                .map_err(|_| anyhow::anyhow!("--seed-hex is not hexadecimal near position {i}"))
+            s.get(i..i + 2)
+                .and_then(|p| u8::from_str_radix(p, 16).ok())
+                .ok_or_else(|| format!("not hexadecimal near position {i}"))
         })
         .collect()
 }
