@@ -165,3 +165,19 @@ fn quiet_prints_nothing_and_the_default_shows_hosts_and_next_steps() {
         "{stdout}"
     );
 }
+
+/// Regression: a fresh clone's `store/` holds the repository's `.gitignore`, and must still become the store.
+#[test]
+fn a_store_directory_with_only_a_gitignore_becomes_the_store() {
+    let t = TestDir::new();
+    let seed = t.test_seed();
+    let recipe = t.write("r.toml", &seed_text());
+    t.write("store/.gitignore", "*\n!.gitignore\n");
+    let out = build(&t, &seed, &recipe, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(t.join("store/.hardway-store").is_file());
+}

@@ -134,9 +134,20 @@ pub fn ensure(
                     hex(got)
                 ),
                 _ => {
-                    return Err(e
-                        .at(format!("{} ({})", origin(recipe_path, &s), s.field))
-                        .into());
+                    let hint = if matches!(e.root(), FetchError::HashMismatch { .. }) {
+                        String::new()
+                    } else {
+                        format!(
+                            "\nNo network here? Download {} elsewhere (`hardway fetch {r}` on a connected \
+                             machine, or by hand) and import it: hardway add FILE --recipe {r}",
+                            s.file,
+                            r = recipe_path.display()
+                        )
+                    };
+                    bail!(
+                        "{}{hint}",
+                        e.at(format!("{} ({})", origin(recipe_path, &s), s.field))
+                    );
                 }
             },
         }

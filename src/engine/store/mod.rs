@@ -92,8 +92,10 @@ impl Store {
             for e in fs::read_dir(root).map_err(io_err(root))? {
                 let name = e.map_err(io_err(root))?.file_name();
                 let name = name.to_string_lossy();
+                // `.gitignore`: a repository's placeholder that keeps the store itself out of git.
                 let ours = name == ".tmp"
                     || name == ".locks"
+                    || name == ".gitignore"
                     || name.trim_start_matches('.').starts_with("hardway-store");
                 if !ours {
                     return Err(StoreError::NotAStore {
