@@ -181,3 +181,40 @@ fn a_store_directory_with_only_a_gitignore_becomes_the_store() {
     );
     assert!(t.join("store/.hardway-store").is_file());
 }
+
+/// `build` reads the clock once, to warn (not fail) about certificates that are expired or not yet valid.
+#[test]
+fn build_warns_about_expired_and_not_yet_valid_certificates() {
+    let t = TestDir::new();
+    let seed = t.test_seed();
+    for (date, words) in [
+        ("2000-01-01T00:00:00Z", "expired on 2000-12-31"), // 2000 is a leap year: 8760 h end a day early
+        ("9000-01-01T00:00:00Z", "not valid before 9000-01-01"),
+    ] {
+        let text = seed_text().replace(
+            "issue_date = 2026-12-01T00:00:00Z",
+            &format!("issue_date = {date}"),
+        );
+        assert!(text.contains(date));
+        let recipe = t.write("r.toml", &text);
+        let out = build(
+            &t,
+            &seed,
+            &recipe,
+            &["--store", &format!("store-{}", &date[..4])],
+        );
+        assert!(
+            out.status.success(),
+            "a warning must not fail the build: {out:?}"
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("hardway: warning: admin: ") && err.contains(words),
+            "{err}"
+        );
+        assert!(
+            err.contains("issue_date"),
+            "the warning says what to do: {err}"
+        );
+    }
+}

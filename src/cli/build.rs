@@ -176,6 +176,11 @@ fn build(args: Args) -> anyhow::Result<()> {
     remove_stale_links(&args.out, store.root(), &targets)?;
     let ms = start.elapsed().as_secs_f64() * 1e3;
     let links = plan.roots.len();
+    // The one clock read of a build: it only warns, and never reaches an output.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let warnings = validity_warnings(&plan, now, &args.target.recipe);
     // The process ends next: freeing thousands of small parameter trees would only cost time.
     std::mem::forget(plan);
     if args.json {
@@ -204,7 +209,68 @@ fn build(args: Args) -> anyhow::Result<()> {
             hosts_table(&recipe, &lock, &args.out, &args.target.recipe);
         }
     }
+    if !args.quiet {
+        for w in &warnings {
+            eprintln!("hardway: warning: {w}");
+        }
+    }
     Ok(())
+}
+
+/// Certificates that are expired, not yet valid, or expire within 30 days of `now`, one line each (the
+/// windows come from the plan: the recipe's issue date and validity hours).
+fn validity_warnings(plan: &crate::engine::graph::Graph, now: i64, recipe: &Path) -> Vec<String> {
+    use crate::artifacts::pki::{CertBuilder, CertParams};
+    use crate::engine::builder::Builder;
+    let day = |t: i64| {
+        let d = t.div_euclid(86_400);
+        // Civil date from days since the epoch (Howard Hinnant's algorithm).
+        let z = d + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let dd = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        format!("{y:04}-{m:02}-{dd:02}")
+    };
+    let mut out = Vec::new();
+    for n in plan
+        .nodes
+        .iter()
+        .filter(|n| n.drv.builder == CertBuilder::NAME)
+    {
+        let Ok(p) = n.drv.params.deserialized::<CertParams>() else {
+            continue;
+        };
+        let fix = format!(
+            "set a new [cluster] issue_date in {} and rebuild",
+            recipe.display()
+        );
+        if now < p.not_before {
+            out.push(format!(
+                "{}: not valid before {} (today is {}): clients will refuse it; {fix}",
+                p.name,
+                day(p.not_before),
+                day(now)
+            ));
+        } else if now >= p.not_after {
+            out.push(format!(
+                "{}: expired on {}; {fix}",
+                p.name,
+                day(p.not_after)
+            ));
+        } else if p.not_after - now < 30 * 86_400 {
+            out.push(format!(
+                "{}: expires on {}, within 30 days; {fix}",
+                p.name,
+                day(p.not_after)
+            ));
+        }
+    }
+    out
 }
 
 /// Where the user stands: each host's bundle, and the commands that come next.
