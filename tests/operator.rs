@@ -201,7 +201,12 @@ fn build_warns_about_expired_and_not_yet_valid_certificates() {
             &t,
             &seed,
             &recipe,
-            &["--store", &format!("store-{}", &date[..4])],
+            &[
+                "--store",
+                &format!("store-{}", &date[..4]),
+                "--out",
+                &format!("out-{}", &date[..4]),
+            ],
         );
         assert!(
             out.status.success(),
