@@ -64,10 +64,14 @@ struct Lab {
 
 impl Lab {
     fn new() -> Lab {
+        Lab::with_recipe(&std::fs::read_to_string(seed_recipe_path()).expect("the seed recipe"))
+    }
+
+    /// As [`Lab::new`], with `text` as the recipe.
+    fn with_recipe(text: &str) -> Lab {
         let t = TestDir::new();
         let seed = t.test_seed();
-        let recipe = t.join("r.toml");
-        std::fs::copy(seed_recipe_path(), &recipe).expect("copy the seed recipe");
+        let recipe = t.write("r.toml", text);
         let out = t.join("out");
         let ssh = t.join("ssh");
         std::fs::create_dir(&ssh).expect("mkdir ssh");
@@ -1616,4 +1620,612 @@ fn push_refuses_bad_requests_before_connecting() {
         "{json}"
     );
     assert!(json.trim_end().ends_with("\"failed\":1}"), "{json}");
+}
+
+// ---- 10. failures in the middle: a cut connection, a full disk ---------------------------------------------
+
+/// A relay for ssh's `ProxyCommand` (`relay.py HOST PORT LIMIT LOG`), run by the client in the control
+/// namespace: it connects to HOST:PORT, copies the server's bytes to stdout, and copies stdin to the server up
+/// to LIMIT bytes (no limit when LIMIT is negative). At the limit it closes the connection at once. When it
+/// stops, LOG holds `N done`: the N client bytes it forwarded.
+const RELAY: &str = r#"import os, signal, socket, sys, threading
+# ssh ends its proxy when it is done: the relay stops by itself instead (when both directions end), at the
+# latest after 120 s.
+signal.signal(signal.SIGHUP, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+signal.alarm(120)
+host, port, limit, log = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+s = socket.create_connection((host, port), timeout=20)
+s.settimeout(None)
+sent = 0
+def record(end=""):
+    with open(log + ".tmp", "w") as f:
+        f.write(f"{sent}{end}")
+    os.replace(log + ".tmp", log)
+def down():
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        try:
+            os.write(1, b)
+        except OSError:
+            break
+    record(" done")
+    os._exit(0)
+threading.Thread(target=down, daemon=True).start()
+while True:
+    b = os.read(0, 65536)
+    if not b:
+        s.shutdown(socket.SHUT_WR)
+        break
+    if 0 <= limit <= sent + len(b):
+        s.sendall(b[: limit - sent])
+        sent = limit
+        record(" done")
+        os._exit(0)
+    s.sendall(b)
+    sent += len(b)
+threading.Event().wait()
+"#;
+
+/// The count of client bytes [`RELAY`] forwarded, once it has stopped (waited for, 10 s at most).
+fn relayed(log: &Path) -> u64 {
+    let mut n = None;
+    wait_until("the relay stops", Duration::from_secs(10), || {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        match text.strip_suffix(" done") {
+            Some(count) => {
+                n = Some(count.parse().expect("a count"));
+                Ok(())
+            }
+            None => Err(text),
+        }
+    });
+    n.expect("a count")
+}
+
+/// The lab's ssh_config, with connections to `ip` going through [`RELAY`] (`limit`, `log`); returns its path.
+fn relay_config(lab: &Lab, name: &str, ip: &str, limit: i64, log: &Path) -> PathBuf {
+    let relay = lab.t.write("relay.py", RELAY);
+    let path = lab.client_config(name, &lab.ssh.join("known_hosts"));
+    let rest = std::fs::read_to_string(&path).expect("ssh_config");
+    std::fs::write(
+        &path,
+        format!(
+            "Host {ip}\n  ProxyCommand python3 {} %h %p {limit} {}\n{rest}",
+            relay.display(),
+            log.display()
+        ),
+    )
+    .expect("ssh_config");
+    path
+}
+
+/// Everything under hardway's state directory in `host`: each directory with its mode and owner, each other
+/// path with its type, mode, owner, size, mtime and (files) SHA-256, sorted.
+fn state_listing(dc: &Datacenter, host: &str) -> Vec<String> {
+    let text = ok(dc.command(host, "sh").args([
+        "-c",
+        &format!(
+            "find {STATE} -type d -printf 'd %m %u:%g %p\\n' -o ! -type d -printf '%y %m %u:%g %s %T@ %p\\n' \
+             && find {STATE} -type f -exec sha256sum {{}} +"
+        ),
+    ]));
+    let mut v: Vec<String> = text.lines().map(str::to_string).collect();
+    v.sort();
+    v
+}
+
+/// What is in hardway's state directory in `host`, by name.
+fn state_entries(dc: &Datacenter, host: &str) -> String {
+    ok(dc.command(host, "ls").args(["-A", STATE]))
+}
+
+/// Polls `f` until it returns Ok, for at most `timeout`; panics with `what` and the last error.
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<(), String>) {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match f() {
+            Ok(()) => return,
+            Err(e) if std::time::Instant::now() >= deadline => {
+                panic!("{what}: not within {timeout:?}; last:\n{e}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+/// The connection to node1 is cut while the bundle of generation 2 streams: a relay in the ssh_config forwards
+/// the client's bytes only up to the middle of the bundle (counted on an uncut push of generation 1 first), then
+/// closes. The push fails naming node1, after the target had computed its changes; the target undoes its
+/// staging by itself (no staging directory, no lock left: not only on the next push), and its files, modes,
+/// mtimes, state and receipt are exactly generation 1's. A normal push then updates it to generation 2.
+#[test]
+fn a_cut_connection_leaves_the_target_as_it_was() {
+    if !available() || !have_tool("python3") {
+        return;
+    }
+    let lab = Lab::new();
+    let dc = lab.datacenter(&["node1"]);
+    let _sshd = lab.sshds(&dc, &["node1"]);
+    let ip = ip_of("node1");
+
+    // Generation 1 through the relay, uncut: what a push sends (the program, the header, the bundle).
+    let whole_log = lab.t.join("relay-whole.log");
+    let whole = relay_config(&lab, "ssh_config-whole", ip, -1, &whole_log);
+    let out = ok(&mut lab.push_cmd(&dc, &whole, &["node1"]));
+    assert_eq!(result_of(&out, "node1"), "updated", "{out}");
+    let total = relayed(&whole_log);
+    let gen1 = lab.manifest("node1");
+    let mut watched = paths(&gen1);
+    for s in [
+        "receipt",
+        "generations/1/bundle.tar.gz",
+        "generations/1/manifest",
+    ] {
+        watched.push(format!("{STATE}/{s}"));
+    }
+    let seen = inspect(&dc, "node1", &watched);
+    let upper = upper_files(&dc, "node1");
+    let state = state_listing(&dc, "node1");
+    let receipt_before = receipt(&dc, "node1");
+    assert_eq!(receipt_field(&dc, "node1", "generation"), "1");
+
+    lab.rebuild(&rotated(&lab.text()));
+    let size = std::fs::metadata(lab.out.join("node1.tar.gz"))
+        .expect("bundle")
+        .len();
+    // The bundle is the last thing the client sends: half of it is missing when the relay stops here.
+    let cut = total - size / 2;
+    eprintln!(
+        "uncut push: {total} bytes from the client; generation 2's bundle: {size} bytes; cut at {cut}"
+    );
+    std::thread::sleep(Duration::from_millis(20));
+    let cut_log = lab.t.join("relay-cut.log");
+    let config = relay_config(&lab, "ssh_config-cut", ip, cut as i64, &cut_log);
+    let start = std::time::Instant::now();
+    let o = run(&mut lab.push_cmd(&dc, &config, &["node1", "--json"]));
+    let json = stdout(&o);
+    eprintln!(
+        "cut push: {:.2} s, {}\n{json}\n{}",
+        start.elapsed().as_secs_f64(),
+        o.status,
+        stderr(&o)
+    );
+    assert_eq!(o.status.code(), Some(1), "{json}");
+    assert_eq!(
+        relayed(&cut_log),
+        cut,
+        "the relay did not cut the connection"
+    );
+    let h = json_host(&json, "node1");
+    assert!(h.contains("\"result\":\"failed\""), "{h}");
+    assert!(h.contains("\"error\":\"node1: "), "{h}");
+    // The target had read the header and compared (its changes arrived): the cut came during the bundle.
+    for p in [
+        "/var/lib/kubelet/kubeconfig",
+        "/var/lib/kubelet/node1-key.pem",
+        "/var/lib/kubelet/node1.pem",
+    ] {
+        assert!(
+            h.contains(&format!(
+                "{{\"kind\":\"content\",\"detail\":[],\"path\":\"{p}\"}}"
+            )),
+            "{h}"
+        );
+    }
+
+    // The target program notices the end of its connection and undoes its staging by itself.
+    wait_until(
+        "node1 drops its staging and lock",
+        Duration::from_secs(10),
+        || {
+            let now = state_entries(&dc, "node1");
+            if now == "generations\nreceipt\n" {
+                Ok(())
+            } else {
+                Err(now)
+            }
+        },
+    );
+    assert_eq!(
+        inspect(&dc, "node1", &watched),
+        seen,
+        "a file changed (content, mode or mtime)"
+    );
+    assert_eq!(upper_files(&dc, "node1"), upper, "the target changed");
+    assert_eq!(
+        state_listing(&dc, "node1"),
+        state,
+        "hardway's state changed"
+    );
+    assert_eq!(receipt(&dc, "node1"), receipt_before);
+
+    let out = lab.push_ok(&dc, &["node1"]);
+    assert_eq!(result_of(&out, "node1"), "updated", "{out}");
+    assert_installed(&dc, "node1", &lab.manifest("node1"), &BTreeMap::new());
+    assert_eq!(receipt_field(&dc, "node1", "generation"), "2");
+    assert_eq!(receipt_field(&dc, "node1", "previous"), "1");
+    eprintln!("timings: {:.2} s", start.elapsed().as_secs_f64());
+}
+
+// ---- etcd from the pushed files ----------------------------------------------------------------------------
+
+/// Where the generated unit is on a master.
+const UNIT: &str = "/etc/systemd/system/etcd.service";
+
+/// A tarball in etcd's release layout, `etcd-v3.3.5-linux-amd64/{etcd,etcdctl}`, holding Debian's real
+/// /usr/bin/etcd and /usr/bin/etcdctl (as tests/etcd_cluster.rs makes it, at the same path: the same bytes).
+/// Returns its path and SHA-256; `None` (after `unavailable`) when Debian's etcd is not installed.
+fn debian_etcd_tarball() -> Option<(PathBuf, String)> {
+    for (bin, package) in [
+        ("/usr/bin/etcd", "etcd-server"),
+        ("/usr/bin/etcdctl", "etcd-client"),
+    ] {
+        if !Path::new(bin).is_file() {
+            unavailable(bin, &format!("Debian package {package}"));
+            return None;
+        }
+    }
+    static MADE: std::sync::OnceLock<(PathBuf, String)> = std::sync::OnceLock::new();
+    Some(
+        MADE.get_or_init(|| {
+            let top = "etcd-v3.3.5-linux-amd64";
+            let mut b = tar::Builder::new(Vec::new());
+            let mut dir = tar::Header::new_gnu();
+            dir.set_entry_type(tar::EntryType::Directory);
+            dir.set_mode(0o755);
+            dir.set_size(0);
+            dir.set_mtime(0);
+            dir.set_uid(0);
+            dir.set_gid(0);
+            b.append_data(&mut dir, format!("{top}/"), std::io::empty())
+                .expect("tar dir");
+            for name in ["etcd", "etcdctl"] {
+                let bytes = std::fs::read(format!("/usr/bin/{name}")).expect("read binary");
+                let mut h = tar::Header::new_gnu();
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(0o755);
+                h.set_size(bytes.len() as u64);
+                h.set_mtime(0);
+                h.set_uid(0);
+                h.set_gid(0);
+                b.append_data(&mut h, format!("{top}/{name}"), bytes.as_slice())
+                    .expect("tar file");
+            }
+            let raw = b.into_inner().expect("tar");
+            let mut gz = flate2::GzBuilder::new()
+                .mtime(0)
+                .write(Vec::new(), flate2::Compression::fast());
+            std::io::Write::write_all(&mut gz, &raw).expect("gzip");
+            let bytes = gz.finish().expect("gzip");
+            let sha = sha_hex(&bytes);
+            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("etcd-debian-{sha}"));
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            let path = dir.join("etcd-v3.3.5-linux-amd64.tar.gz");
+            if std::fs::read(&path).map(|b| sha_hex(&b)).ok().as_ref() != Some(&sha) {
+                let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                    .join(format!(".etcd-debian-push-{}.tmp", std::process::id()));
+                std::fs::write(&tmp, &bytes).expect("write tarball");
+                std::fs::rename(&tmp, &path).expect("rename tarball");
+            }
+            (path, sha)
+        })
+        .clone(),
+    )
+}
+
+/// recipes/seed.toml's certificate window: from its issue date, 2026-12-01T00:00:00Z, for a year.
+const SEED_NOT_BEFORE: u64 = 1_796_083_200;
+const SEED_NOT_AFTER: u64 = SEED_NOT_BEFORE + 8760 * 3600;
+
+/// [`seed_text`] with its [etcd] source the tarball at `path` (a `file://` URL) pinned by `sha256`. etcd checks
+/// certificates against the clock: outside the seed recipe's window (with a day to spare) every validity
+/// becomes 100 years from the same issue date, as tests/etcd_cluster.rs does.
+fn recipe_with_etcd(path: &Path, sha256: &str) -> String {
+    let mut out = String::new();
+    let mut replaced = 0;
+    for line in seed_text().lines() {
+        if line.starts_with("urls = ") {
+            out.push_str(&format!("urls = [\"file://{}\"]", path.display()));
+            replaced += 1;
+        } else if line.starts_with("sha256 = ") {
+            out.push_str(&format!("sha256 = \"{sha256}\""));
+            replaced += 1;
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    assert_eq!(replaced, 2, "seed_text's [etcd] lines changed");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    if (SEED_NOT_BEFORE..SEED_NOT_AFTER - 86_400).contains(&now) {
+        return out;
+    }
+    let wide = out
+        .replace("ca_validity_hours = 43800", "ca_validity_hours = 876000")
+        .replace("validity_hours = 8760 ", "validity_hours = 876000 ");
+    assert!(
+        wide.contains("ca_validity_hours = 876000") && wide.contains("\nvalidity_hours = 876000 "),
+        "recipes/seed.toml's validity lines changed: update recipe_with_etcd"
+    );
+    wide
+}
+
+/// The hardway state directory of `host` moved onto a tmpfs of its own with `free_kib` KiB to spare (in the
+/// host's mount namespace only); returns the tmpfs's size in KiB.
+fn state_on_a_small_tmpfs(dc: &Datacenter, host: &str, free_kib: u64) -> u64 {
+    let used: u64 = ok(dc.command(host, "du").args(["-sk", STATE]))
+        .split_whitespace()
+        .next()
+        .expect("du")
+        .parse()
+        .expect("du");
+    let size = used + free_kib;
+    ok(dc.command(host, "sh").args([
+        "-c",
+        &format!(
+            "set -e; mkdir -m 0700 /run/hw-state; cp -a {STATE}/. /run/hw-state/; \
+             mount -t tmpfs -o size={size}k,mode=0700 hw-full {STATE}; cp -a /run/hw-state/. {STATE}/; \
+             rm -rf /run/hw-state"
+        ),
+    ]));
+    size
+}
+
+/// master1's state directory is on a tmpfs with 64 KiB to spare when a bundle of megabytes (Debian's etcd in
+/// place of the stand-in) is pushed: staging fails for lack of space, the push exits 1 naming master1 and the
+/// error (`No space left on device`), and master1's files, modes, mtimes, state and receipt are generation 1's:
+/// nothing half-written in /etc, /usr/local or /var (its upper layers unchanged), no staging left. With the
+/// tmpfs gone, the same push succeeds.
+#[test]
+fn a_full_disk_leaves_the_target_as_it_was() {
+    if !available() {
+        return;
+    }
+    let Some((tarball, sha)) = debian_etcd_tarball() else {
+        return;
+    };
+    let start = std::time::Instant::now();
+    let lab = Lab::new();
+    let dc = lab.datacenter(&["master1"]);
+    let _sshd = lab.sshds(&dc, &["master1"]);
+    let out = lab.push_ok(&dc, &["master1"]);
+    assert_eq!(result_of(&out, "master1"), "updated", "{out}");
+    let gen1 = lab.manifest("master1");
+    let mut watched = paths(&gen1);
+    for s in [
+        "receipt",
+        "generations/1/bundle.tar.gz",
+        "generations/1/manifest",
+    ] {
+        watched.push(format!("{STATE}/{s}"));
+    }
+    let tmpfs_kib = state_on_a_small_tmpfs(&dc, "master1", 64);
+    let seen = inspect(&dc, "master1", &watched);
+    let upper = upper_files(&dc, "master1");
+    let state = state_listing(&dc, "master1");
+    let receipt_before = receipt(&dc, "master1");
+    assert_eq!(receipt_field(&dc, "master1", "generation"), "1");
+
+    lab.rebuild(&recipe_with_etcd(&tarball, &sha));
+    let size = std::fs::metadata(lab.out.join("master1.tar.gz"))
+        .expect("bundle")
+        .len();
+    assert!(
+        size > 4 * tmpfs_kib * 1024,
+        "the bundle ({size} bytes) must not fit in the tmpfs ({tmpfs_kib} KiB)"
+    );
+    eprintln!("tmpfs of {tmpfs_kib} KiB, bundle of {size} bytes");
+    std::thread::sleep(Duration::from_millis(20));
+    let o = lab.push(&dc, &["master1"]);
+    let text = stdout(&o);
+    eprintln!("{text}\n{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert_eq!(result_of(&text, "master1"), "failed", "{text}");
+    assert!(
+        text.contains("master1: receiving the bundle failed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("master1 stderr | ") && text.contains("No space left on device"),
+        "{text}"
+    );
+    assert_eq!(
+        state_entries(&dc, "master1"),
+        "generations\nreceipt\n",
+        "staging or the lock left behind"
+    );
+    assert_eq!(
+        inspect(&dc, "master1", &watched),
+        seen,
+        "a file changed (content, mode or mtime)"
+    );
+    assert_eq!(
+        upper_files(&dc, "master1"),
+        upper,
+        "something was written in /etc, /usr/local or /var"
+    );
+    assert_eq!(
+        state_listing(&dc, "master1"),
+        state,
+        "hardway's state changed"
+    );
+    assert_eq!(receipt(&dc, "master1"), receipt_before);
+
+    // With room again (the tmpfs unmounted: the state underneath is the same generation 1), it goes through.
+    ok(dc.command("master1", "umount").arg(STATE));
+    let out = lab.push_ok(&dc, &["master1"]);
+    assert_eq!(result_of(&out, "master1"), "updated", "{out}");
+    assert_installed(&dc, "master1", &lab.manifest("master1"), &BTreeMap::new());
+    assert_eq!(receipt_field(&dc, "master1", "generation"), "2");
+    eprintln!("timings: {:.2} s", start.elapsed().as_secs_f64());
+}
+
+/// The ExecStart command line of a systemd unit, its `\` continuations joined, split on whitespace (the
+/// generated unit has no quoting).
+fn exec_start(unit: &str) -> Vec<String> {
+    let mut lines = unit.lines();
+    let first = lines
+        .by_ref()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .unwrap_or_else(|| panic!("no ExecStart= in\n{unit}"));
+    let mut line = first.to_string();
+    while let Some(head) = line.strip_suffix('\\') {
+        line = head.to_string();
+        line.push(' ');
+        line.push_str(lines.next().expect("a continuation line after `\\`"));
+    }
+    assert!(
+        !line.contains(['"', '\'', '$', '%']),
+        "the ExecStart line has quoting or substitutions this test does not parse: {line}"
+    );
+    line.split_whitespace().map(str::to_owned).collect()
+}
+
+fn both(o: &Output) -> String {
+    format!("stdout:\n{}\nstderr:\n{}", stdout(o), stderr(o))
+}
+
+/// etcdctl (v3 API) inside a master against `endpoint`, with the tutorial's TLS files from its /etc/etcd/.
+fn etcdctl_on(dc: &Datacenter, master: &str, endpoint: &str) -> Command {
+    let mut c = dc.command(master, "/usr/bin/etcdctl");
+    for v in [
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "no_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "NO_PROXY",
+    ] {
+        c.env_remove(v);
+    }
+    c.env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={endpoint}"))
+        .args([
+            "--cacert",
+            "/etc/etcd/ca.pem",
+            "--cert",
+            "/etc/etcd/kubernetes.pem",
+            "--key",
+            "/etc/etcd/kubernetes-key.pem",
+            "--dial-timeout=3s",
+            "--command-timeout=5s",
+        ]);
+    c
+}
+
+/// The seed recipe with Debian's etcd in its release tarball, pushed over ssh to both masters (the hosts start
+/// empty: no bundle is laid under them): in each, exactly the ExecStart of the pushed etcd.service (read inside
+/// the host) runs the pushed /usr/local/bin/etcd. Both members become healthy, and a key written through master1
+/// is read through master2.
+#[test]
+fn etcd_starts_from_the_pushed_files() {
+    if !available() || !have_tool("etcd") || !have_tool("etcdctl") {
+        return;
+    }
+    let Some((tarball, sha)) = debian_etcd_tarball() else {
+        return;
+    };
+    let start = std::time::Instant::now();
+    let lab = Lab::with_recipe(&recipe_with_etcd(&tarball, &sha));
+    let built = start.elapsed();
+    let masters = ["master1", "master2"];
+    let dc = lab.datacenter(&masters);
+    let _sshd = lab.sshds(&dc, &masters);
+    let out = lab.push_ok(&dc, &masters);
+    let pushed = start.elapsed();
+    let etcd_sha = sha_hex(&std::fs::read("/usr/bin/etcd").expect("etcd"));
+    let mut members = Vec::new();
+    for m in masters {
+        assert_eq!(result_of(&out, m), "updated", "{out}");
+        assert!(dc.lower(m).is_none(), "{m} has a bundle laid under it");
+        let manifest = lab.manifest(m);
+        assert_installed(&dc, m, &manifest, &BTreeMap::new());
+        let unit = dc
+            .read(m, UNIT)
+            .unwrap_or_else(|| panic!("{m} has no {UNIT}"));
+        match manifest.entries.get(UNIT).map(|r| r.kind) {
+            Some(RecordKind::File(d)) => assert_eq!(sha_hex(&unit), hex(&d.sha256), "{m}: {UNIT}"),
+            other => panic!("{m}'s manifest: {UNIT} is {other:?}"),
+        }
+        let unit = String::from_utf8(unit).expect("utf-8 unit");
+        let argv = exec_start(&unit);
+        assert_eq!(argv[0], "/usr/local/bin/etcd", "{argv:?}");
+        assert!(
+            argv.windows(2).any(|w| w[0] == "--name" && w[1] == m)
+                && argv.contains(&format!("https://{}:2380", ip_of(m))),
+            "{m}'s unit: {argv:?}"
+        );
+        assert_eq!(
+            dc.read(m, &argv[0]).map(|b| sha_hex(&b)).as_ref(),
+            Some(&etcd_sha),
+            "{m}'s {} is not Debian's etcd",
+            argv[0]
+        );
+        members.push((m, dc.spawn(dc.command(m, &argv[0]).args(&argv[1..]))));
+    }
+
+    for m in masters {
+        wait_until(&format!("{m} healthy"), Duration::from_secs(30), || {
+            for (name, d) in &members {
+                assert!(d.running(), "etcd on {name} exited:\n{}", d.log());
+            }
+            let o = run(etcdctl_on(&dc, m, "https://127.0.0.1:2379").args(["endpoint", "health"]));
+            // etcdctl 3.4 reports health on stderr.
+            if o.status.success() && both(&o).contains("https://127.0.0.1:2379 is healthy") {
+                Ok(())
+            } else {
+                Err(both(&o))
+            }
+        });
+    }
+    let healthy = start.elapsed();
+    let list = ok(etcdctl_on(&dc, "master1", "https://127.0.0.1:2379").args(["member", "list"]));
+    let mut names: Vec<&str> = list
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(", ").collect();
+            assert!(f.len() == 6 && f[1] == "started", "member list line {l:?}");
+            f[2]
+        })
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, masters, "{list}");
+
+    let value = format!("pushed-to-master1-{}", dc.id());
+    assert_eq!(
+        ok(etcdctl_on(&dc, "master1", "https://127.0.0.1:2379").args([
+            "put",
+            "hardway-push-test",
+            &value
+        ])),
+        "OK\n"
+    );
+    assert_eq!(
+        ok(
+            etcdctl_on(&dc, "master2", "https://10.128.15.222:2379").args([
+                "get",
+                "hardway-push-test",
+                "--print-value-only"
+            ])
+        ),
+        format!("{value}\n")
+    );
+    for (m, d) in &members {
+        assert!(d.running(), "etcd on {m} exited:\n{}", d.log());
+    }
+    drop(members);
+    eprintln!(
+        "timings: built {built:?}, pushed {:?}, healthy {:?}, done {:?}",
+        pushed - built,
+        healthy - pushed,
+        start.elapsed()
+    );
 }
