@@ -15,6 +15,10 @@ fn main() -> std::process::ExitCode {
                 }
             }
             eprintln!("hardway: error: {msg}");
+            // A machine asked for JSON: it gets the error as JSON too, with the same exit status.
+            if std::env::args().skip(1).any(|a| a == "--json") {
+                println!("{}", hardway::cli::error_json(&e, &msg));
+            }
             std::process::ExitCode::from(hardway::cli::exit_code(&e))
         }
     }

@@ -223,3 +223,47 @@ fn build_warns_about_expired_and_not_yet_valid_certificates() {
         );
     }
 }
+
+/// With --json, a failure is a JSON object on stdout (kind, message, file, line) and the same exit status.
+#[test]
+fn json_failures_are_json_objects() {
+    let t = TestDir::new();
+    let seed = t.test_seed();
+    let text = seed_text().replace("10.128.15.224", "0.0.0.0");
+    let recipe = t.write("r.toml", &text);
+    let out = build(&t, &seed, &recipe, &["--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON error object");
+    assert_eq!(v["error"]["kind"], "recipe");
+    assert_eq!(
+        v["error"]["line"],
+        line_of(&text, "ip = \"0.0.0.0\"") as u64
+    );
+    assert!(
+        v["error"]["file"]
+            .as_str()
+            .expect("file")
+            .ends_with("r.toml"),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .expect("m")
+            .contains("unspecified"),
+        "{v}"
+    );
+    // verify without the source: exit 3, and the object says so.
+    let good = t.write("good.toml", &seed_text());
+    let out = run(hardway()
+        .current_dir(t.path())
+        .args(["verify", "--json"])
+        .arg(&good)
+        .arg("--seed-file")
+        .arg(&seed)
+        .args(["--store", "nothing-here"]));
+    assert_eq!(out.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["error"]["kind"], "cannot-verify");
+    assert_eq!(v["error"]["exit"], 3);
+}

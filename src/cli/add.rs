@@ -40,7 +40,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let mut recipes = Vec::new();
     for p in paths {
-        let r = Recipe::load(&p).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let r = Recipe::load(&p).map_err(anyhow::Error::new)?;
         recipes.push((p, r));
     }
     let store = Store::open(&args.store.store)?;

@@ -21,7 +21,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let recipe = Recipe::load(&args.recipe).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let recipe = Recipe::load(&args.recipe).map_err(anyhow::Error::new)?;
     let store = Store::open(&args.store.store)?;
     let n = super::sources::ensure(&recipe, &args.recipe, None, &store, false, args.quiet)?;
     let total = crate::artifacts::sources(&recipe).len();

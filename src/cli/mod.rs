@@ -70,6 +70,44 @@ pub struct StoreArgs {
     pub store: PathBuf,
 }
 
+/// The error as the JSON object `--json` callers get on stdout:
+/// `{"error": {"kind", "message", "file", "line", "exit"}}` (file and line for a recipe error, else null).
+pub fn error_json(e: &anyhow::Error, message: &str) -> String {
+    let recipe = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<crate::recipe::RecipeError>());
+    let kind = if recipe.is_some() {
+        "recipe"
+    } else if e.chain().any(|c| c.is::<verify::CannotVerify>()) {
+        "cannot-verify"
+    } else if e
+        .chain()
+        .any(|c| c.is::<crate::engine::store::StoreError>())
+    {
+        "store"
+    } else {
+        "error"
+    };
+    let (file, line) = match recipe {
+        Some(r) => (
+            serde_json::Value::String(r.file.display().to_string()),
+            r.problems
+                .first()
+                .filter(|p| p.line > 0)
+                .map_or(serde_json::Value::Null, |p| p.line.into()),
+        ),
+        None => (serde_json::Value::Null, serde_json::Value::Null),
+    };
+    serde_json::json!({"error": {
+        "kind": kind,
+        "message": message,
+        "file": file,
+        "line": line,
+        "exit": exit_code(e),
+    }})
+    .to_string()
+}
+
 /// The exit status for an error: 3 when `verify` could not compare (I/O, missing source), else 1.
 pub fn exit_code(e: &anyhow::Error) -> u8 {
     if e.chain().any(|c| c.is::<verify::CannotVerify>()) {
@@ -123,8 +161,7 @@ impl TargetArgs {
         &self,
         seed: impl FnOnce(&std::path::Path) -> anyhow::Result<crate::engine::seed::Seed>,
     ) -> anyhow::Result<Loaded> {
-        let recipe =
-            crate::recipe::Recipe::load(&self.recipe).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let recipe = crate::recipe::Recipe::load(&self.recipe).map_err(anyhow::Error::new)?;
         let seed = seed(&self.seed.seed_file)?;
         let plan = crate::plan::plan(&recipe, seed.fingerprint())?;
         let store = crate::engine::store::Store::open(&self.store.store)?;

@@ -61,7 +61,7 @@ pub struct Args {
 const SKIP_LOCAL_VERIFY: &str = "HARDWAY_PUSH_SKIP_LOCAL_VERIFY";
 
 pub fn run(args: Args) -> anyhow::Result<bool> {
-    let recipe = crate::recipe::Recipe::load(&args.recipe).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let recipe = crate::recipe::Recipe::load(&args.recipe).map_err(anyhow::Error::new)?;
     let mode = if args.rollback {
         Mode::Rollback
     } else if args.dry_run {
