@@ -8,7 +8,7 @@ mod raw;
 mod validate;
 
 pub use net::Cidr;
-pub use validate::days_from_civil;
+pub use validate::{civil_date, days_from_civil};
 
 use std::collections::BTreeMap;
 use std::fmt;
