@@ -13,10 +13,8 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::util::datacenter::{CONTROL, Datacenter, HostSpec};
+use crate::util::etcd::*;
 use crate::util::*;
-
-/// The release tarball's file name, as the recipe's [etcd] section makes it (and the store names its source).
-const TARBALL: &str = "etcd-v3.3.5-linux-amd64.tar.gz";
 
 /// recipes/seed.toml's hosts, with their addresses on a /24.
 const HOSTS: [(&str, &str); 5] = [
@@ -36,90 +34,6 @@ const UNIT: &str = "/etc/systemd/system/etcd.service";
 
 /// The port the test mirrors listen on (in a control namespace of the test's own).
 const MIRROR_PORT: u16 = 8000;
-
-/// Proxy settings the fetcher honours: removed, so that a download can only go where the URL says.
-const PROXY_VARS: [&str; 8] = [
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
-    "no_proxy",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "NO_PROXY",
-];
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// A tarball in etcd's release layout, `etcd-v3.3.5-linux-amd64/{etcd,etcdctl}`, holding Debian's real
-/// /usr/bin/etcd and /usr/bin/etcdctl (etcd-server/etcd-client 3.4: good stand-ins for v3.3.5, whose flags the
-/// generated unit uses). Made once per test process with fixed names, modes, owner and mtime, so its SHA-256
-/// only depends on the two binaries. Returns its path and SHA-256; `None` (after `unavailable`) when Debian's
-/// etcd is not installed.
-fn debian_etcd_tarball() -> Option<(PathBuf, String)> {
-    for (bin, package) in [
-        ("/usr/bin/etcd", "etcd-server"),
-        ("/usr/bin/etcdctl", "etcd-client"),
-    ] {
-        if !Path::new(bin).is_file() {
-            unavailable(bin, &format!("Debian package {package}"));
-            return None;
-        }
-    }
-    static MADE: std::sync::OnceLock<(PathBuf, String)> = std::sync::OnceLock::new();
-    Some(
-        MADE.get_or_init(|| {
-            let top = "etcd-v3.3.5-linux-amd64";
-            let mut b = tar::Builder::new(Vec::new());
-            let mut dir = tar::Header::new_gnu();
-            dir.set_entry_type(tar::EntryType::Directory);
-            dir.set_mode(0o755);
-            dir.set_size(0);
-            dir.set_mtime(0);
-            dir.set_uid(0);
-            dir.set_gid(0);
-            b.append_data(&mut dir, format!("{top}/"), std::io::empty())
-                .expect("tar dir");
-            for name in ["etcd", "etcdctl"] {
-                let bytes = std::fs::read(format!("/usr/bin/{name}")).expect("read binary");
-                let mut h = tar::Header::new_gnu();
-                h.set_entry_type(tar::EntryType::Regular);
-                h.set_mode(0o755);
-                h.set_size(bytes.len() as u64);
-                h.set_mtime(0);
-                h.set_uid(0);
-                h.set_gid(0);
-                b.append_data(&mut h, format!("{top}/{name}"), bytes.as_slice())
-                    .expect("tar file");
-            }
-            let raw = b.into_inner().expect("tar");
-            let mut gz = flate2::GzBuilder::new()
-                .mtime(0)
-                .write(Vec::new(), flate2::Compression::fast());
-            std::io::Write::write_all(&mut gz, &raw).expect("gzip");
-            let bytes = gz.finish().expect("gzip");
-            let sha = sha256_hex(&bytes);
-            // A directory holding only the tarball: the test mirrors serve it.
-            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("etcd-debian-{sha}"));
-            std::fs::create_dir_all(&dir).expect("mkdir");
-            let path = dir.join(TARBALL);
-            if std::fs::read(&path).map(|b| sha256_hex(&b)).ok().as_ref() != Some(&sha) {
-                let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-                    .join(format!(".etcd-debian-{}.tmp", std::process::id()));
-                std::fs::write(&tmp, &bytes).expect("write tarball");
-                std::fs::rename(&tmp, &path).expect("rename tarball");
-            }
-            (path, sha)
-        })
-        .clone(),
-    )
-}
 
 /// recipes/seed.toml's certificate window: from its issue date, 2026-12-01T00:00:00Z, for `validity_hours`
 /// (8760: a year).
@@ -165,16 +79,6 @@ fn recipe_with(urls: &str, sha256: &str) -> String {
         "recipes/seed.toml's validity lines changed: update recipe_with"
     );
     wide
-}
-
-/// No inherited HARDWAY_* settings nor proxies.
-fn scrub(c: &mut Command) -> &mut Command {
-    c.env_remove("HARDWAY_SEED_FILE")
-        .env_remove("HARDWAY_STORE");
-    for v in PROXY_VARS {
-        c.env_remove(v);
-    }
-    c
 }
 
 /// The hardway binary run inside the datacenter's control namespace (its network only: it sees the real
@@ -223,14 +127,6 @@ fn mirror<'dc>(dc: &'dc Datacenter, dir: &Path) -> (crate::util::datacenter::Dae
     (server, format!("http://{ip}:{MIRROR_PORT}/{TARBALL}"))
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn both(o: &Output) -> String {
-    format!("stdout:\n{}\nstderr:\n{}", text(&o.stdout), text(&o.stderr))
-}
-
 /// The store's entries for the etcd tarball source (`<hash>-etcd-v3.3.5-linux-amd64.tar.gz`, and its `.drv`).
 fn source_paths(store: &Path) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(store) else {
@@ -271,77 +167,6 @@ fn store_entries(store: &Path) -> Vec<String> {
         .collect();
     v.sort();
     v
-}
-
-/// The ExecStart command line of a systemd unit, its `\` continuations joined, split on whitespace (the
-/// generated unit has no quoting).
-fn exec_start(unit: &str) -> Vec<String> {
-    let mut lines = unit.lines();
-    let first = lines
-        .by_ref()
-        .find_map(|l| l.strip_prefix("ExecStart="))
-        .unwrap_or_else(|| panic!("no ExecStart= in\n{unit}"));
-    let mut line = first.to_string();
-    while let Some(head) = line.strip_suffix('\\') {
-        line = head.to_string();
-        line.push(' ');
-        line.push_str(lines.next().expect("a continuation line after `\\`"));
-    }
-    assert!(
-        !line.contains(['"', '\'', '$', '%']),
-        "the ExecStart line has quoting or substitutions this test does not parse: {line}"
-    );
-    line.split_whitespace().map(str::to_owned).collect()
-}
-
-/// Polls `f` until it returns Ok, for at most `timeout`; panics with `what` and the last error.
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<(), String>) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match f() {
-            Ok(()) => return,
-            Err(e) if Instant::now() >= deadline => {
-                panic!("{what}: not within {timeout:?}; last:\n{e}")
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(200)),
-        }
-    }
-}
-
-/// etcdctl (v3 API) in `host` against `endpoint`, with TLS files as paths `host` sees: the CA always, the
-/// client certificate and key when given.
-fn etcdctl(
-    dc: &Datacenter,
-    host: &str,
-    endpoint: &str,
-    ca: &Path,
-    client: Option<(&Path, &Path)>,
-) -> Command {
-    let mut c = dc.command(host, "/usr/bin/etcdctl");
-    scrub(&mut c);
-    c.env("ETCDCTL_API", "3")
-        .arg(format!("--endpoints={endpoint}"))
-        .arg("--cacert")
-        .arg(ca)
-        .args(["--dial-timeout=3s", "--command-timeout=5s"]);
-    if let Some((cert, key)) = client {
-        c.arg("--cert").arg(cert).arg("--key").arg(key);
-    }
-    c
-}
-
-/// etcdctl inside a master with the tutorial's TLS files from the master's /etc/etcd/.
-fn etcdctl_on(dc: &Datacenter, master: &str, endpoint: &str) -> Command {
-    etcdctl(
-        dc,
-        master,
-        endpoint,
-        Path::new("/etc/etcd/ca.pem"),
-        Some((
-            Path::new("/etc/etcd/kubernetes.pem"),
-            Path::new("/etc/etcd/kubernetes-key.pem"),
-        )),
-    )
 }
 
 /// Builds `recipe` with a new seed of its own into `dir/{store,out}`, the tarball imported with `hardway add`

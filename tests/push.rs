@@ -12,6 +12,7 @@ use std::time::Duration;
 use hardway::formats::bundle::{Manifest, RecordKind};
 
 use crate::util::datacenter::{CONTROL, Daemon, Datacenter, HostSpec};
+use crate::util::etcd::*;
 use crate::util::*;
 
 /// The seed recipe's hosts (recipes/seed.toml) and their addresses: the datacenter gives each its recipe IP.
@@ -1722,20 +1723,6 @@ fn state_entries(dc: &Datacenter, host: &str) -> String {
     ok(dc.command(host, "ls").args(["-A", STATE]))
 }
 
-/// Polls `f` until it returns Ok, for at most `timeout`; panics with `what` and the last error.
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<(), String>) {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        match f() {
-            Ok(()) => return,
-            Err(e) if std::time::Instant::now() >= deadline => {
-                panic!("{what}: not within {timeout:?}; last:\n{e}")
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(200)),
-        }
-    }
-}
-
 /// The connection to node1 is cut while the bundle of generation 2 streams: a relay in the ssh_config forwards
 /// the client's bytes only up to the middle of the bundle (counted on an uncut push of generation 1 first), then
 /// closes. The push fails naming node1, after the target had computed its changes; the target undoes its
@@ -1854,67 +1841,6 @@ fn a_cut_connection_leaves_the_target_as_it_was() {
 
 /// Where the generated unit is on a master.
 const UNIT: &str = "/etc/systemd/system/etcd.service";
-
-/// A tarball in etcd's release layout, `etcd-v3.3.5-linux-amd64/{etcd,etcdctl}`, holding Debian's real
-/// /usr/bin/etcd and /usr/bin/etcdctl (as tests/etcd_cluster.rs makes it, at the same path: the same bytes).
-/// Returns its path and SHA-256; `None` (after `unavailable`) when Debian's etcd is not installed.
-fn debian_etcd_tarball() -> Option<(PathBuf, String)> {
-    for (bin, package) in [
-        ("/usr/bin/etcd", "etcd-server"),
-        ("/usr/bin/etcdctl", "etcd-client"),
-    ] {
-        if !Path::new(bin).is_file() {
-            unavailable(bin, &format!("Debian package {package}"));
-            return None;
-        }
-    }
-    static MADE: std::sync::OnceLock<(PathBuf, String)> = std::sync::OnceLock::new();
-    Some(
-        MADE.get_or_init(|| {
-            let top = "etcd-v3.3.5-linux-amd64";
-            let mut b = tar::Builder::new(Vec::new());
-            let mut dir = tar::Header::new_gnu();
-            dir.set_entry_type(tar::EntryType::Directory);
-            dir.set_mode(0o755);
-            dir.set_size(0);
-            dir.set_mtime(0);
-            dir.set_uid(0);
-            dir.set_gid(0);
-            b.append_data(&mut dir, format!("{top}/"), std::io::empty())
-                .expect("tar dir");
-            for name in ["etcd", "etcdctl"] {
-                let bytes = std::fs::read(format!("/usr/bin/{name}")).expect("read binary");
-                let mut h = tar::Header::new_gnu();
-                h.set_entry_type(tar::EntryType::Regular);
-                h.set_mode(0o755);
-                h.set_size(bytes.len() as u64);
-                h.set_mtime(0);
-                h.set_uid(0);
-                h.set_gid(0);
-                b.append_data(&mut h, format!("{top}/{name}"), bytes.as_slice())
-                    .expect("tar file");
-            }
-            let raw = b.into_inner().expect("tar");
-            let mut gz = flate2::GzBuilder::new()
-                .mtime(0)
-                .write(Vec::new(), flate2::Compression::fast());
-            std::io::Write::write_all(&mut gz, &raw).expect("gzip");
-            let bytes = gz.finish().expect("gzip");
-            let sha = sha_hex(&bytes);
-            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("etcd-debian-{sha}"));
-            std::fs::create_dir_all(&dir).expect("mkdir");
-            let path = dir.join("etcd-v3.3.5-linux-amd64.tar.gz");
-            if std::fs::read(&path).map(|b| sha_hex(&b)).ok().as_ref() != Some(&sha) {
-                let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-                    .join(format!(".etcd-debian-push-{}.tmp", std::process::id()));
-                std::fs::write(&tmp, &bytes).expect("write tarball");
-                std::fs::rename(&tmp, &path).expect("rename tarball");
-            }
-            (path, sha)
-        })
-        .clone(),
-    )
-}
 
 /// recipes/seed.toml's certificate window: from its issue date, 2026-12-01T00:00:00Z, for a year.
 const SEED_NOT_BEFORE: u64 = 1_796_083_200;
@@ -2064,61 +1990,6 @@ fn a_full_disk_leaves_the_target_as_it_was() {
     assert_installed(&dc, "master1", &lab.manifest("master1"), &BTreeMap::new());
     assert_eq!(receipt_field(&dc, "master1", "generation"), "2");
     eprintln!("timings: {:.2} s", start.elapsed().as_secs_f64());
-}
-
-/// The ExecStart command line of a systemd unit, its `\` continuations joined, split on whitespace (the
-/// generated unit has no quoting).
-fn exec_start(unit: &str) -> Vec<String> {
-    let mut lines = unit.lines();
-    let first = lines
-        .by_ref()
-        .find_map(|l| l.strip_prefix("ExecStart="))
-        .unwrap_or_else(|| panic!("no ExecStart= in\n{unit}"));
-    let mut line = first.to_string();
-    while let Some(head) = line.strip_suffix('\\') {
-        line = head.to_string();
-        line.push(' ');
-        line.push_str(lines.next().expect("a continuation line after `\\`"));
-    }
-    assert!(
-        !line.contains(['"', '\'', '$', '%']),
-        "the ExecStart line has quoting or substitutions this test does not parse: {line}"
-    );
-    line.split_whitespace().map(str::to_owned).collect()
-}
-
-fn both(o: &Output) -> String {
-    format!("stdout:\n{}\nstderr:\n{}", stdout(o), stderr(o))
-}
-
-/// etcdctl (v3 API) inside a master against `endpoint`, with the tutorial's TLS files from its /etc/etcd/.
-fn etcdctl_on(dc: &Datacenter, master: &str, endpoint: &str) -> Command {
-    let mut c = dc.command(master, "/usr/bin/etcdctl");
-    for v in [
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-        "no_proxy",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "NO_PROXY",
-    ] {
-        c.env_remove(v);
-    }
-    c.env("ETCDCTL_API", "3")
-        .arg(format!("--endpoints={endpoint}"))
-        .args([
-            "--cacert",
-            "/etc/etcd/ca.pem",
-            "--cert",
-            "/etc/etcd/kubernetes.pem",
-            "--key",
-            "/etc/etcd/kubernetes-key.pem",
-            "--dial-timeout=3s",
-            "--command-timeout=5s",
-        ]);
-    c
 }
 
 /// The seed recipe with Debian's etcd in its release tarball, pushed over ssh to both masters (the hosts start
