@@ -214,7 +214,7 @@ fn build_warns_about_expired_and_not_yet_valid_certificates() {
         );
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
-            err.contains("hardway: warning: admin: ") && err.contains(words),
+            err.contains("hardway: warning: the leaf certificates") && err.contains(words),
             "{err}"
         );
         assert!(

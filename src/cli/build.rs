@@ -167,11 +167,14 @@ fn build(args: Args) -> anyhow::Result<()> {
         })
         .collect();
     // out/ is hardway's: refuse, before changing anything, to replace what is not a link into this store.
+    let mut current = Vec::with_capacity(targets.len());
     for (name, _) in &targets {
-        ours_or_absent(&args.out.join(name), store.root())?;
+        current.push(ours_or_absent(&args.out.join(name), store.root())?);
     }
-    for (name, target) in &targets {
-        link(&args.out, name, target)?;
+    for ((name, target), now) in targets.iter().zip(current) {
+        if now.as_deref() != Some(target.as_path()) {
+            link(&args.out, name, target)?;
+        }
     }
     remove_stale_links(&args.out, store.root(), &targets)?;
     let ms = start.elapsed().as_secs_f64() * 1e3;
@@ -180,7 +183,7 @@ fn build(args: Args) -> anyhow::Result<()> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let warnings = validity_warnings(&plan, now, &args.target.recipe);
+    let warnings = validity_warnings(&recipe, now, &args.target.recipe);
     // The process ends next: freeing thousands of small parameter trees would only cost time.
     std::mem::forget(plan);
     if args.json {
@@ -217,56 +220,37 @@ fn build(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Certificates that are expired, not yet valid, or expire within 30 days of `now`, one line each (the
-/// windows come from the plan: the recipe's issue date and validity hours).
-fn validity_warnings(plan: &crate::engine::graph::Graph, now: i64, recipe: &Path) -> Vec<String> {
-    use crate::artifacts::pki::{CertBuilder, CertParams};
-    use crate::engine::builder::Builder;
-    let day = |t: i64| {
-        let d = t.div_euclid(86_400);
-        // Civil date from days since the epoch (Howard Hinnant's algorithm).
-        let z = d + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let dd = doy - (153 * mp + 2) / 5 + 1;
-        let m = if mp < 10 { mp + 3 } else { mp - 9 };
-        let y = yoe + era * 400 + i64::from(m <= 2);
-        format!("{y:04}-{m:02}-{dd:02}")
-    };
+/// Certificates that are expired, not yet valid, or expire within 30 days of `now`, one line per validity
+/// window: every window comes from the recipe (the CA's and the leaves', both from `issue_date`).
+fn validity_warnings(recipe: &crate::recipe::Recipe, now: i64, recipe_path: &Path) -> Vec<String> {
+    let day = crate::recipe::civil_date;
+    let start = recipe.cluster.issue_date;
+    let windows = [
+        ("the CA".to_string(), recipe.pki.ca_validity_hours),
+        (
+            "the leaf certificates (admin, kubernetes, each worker's, …)".to_string(),
+            recipe.pki.validity_hours,
+        ),
+    ];
+    let fix = format!(
+        "set a new [cluster] issue_date in {} and rebuild",
+        recipe_path.display()
+    );
     let mut out = Vec::new();
-    for n in plan
-        .nodes
-        .iter()
-        .filter(|n| n.drv.builder == CertBuilder::NAME)
-    {
-        let Ok(p) = n.drv.params.deserialized::<CertParams>() else {
-            continue;
-        };
-        let fix = format!(
-            "set a new [cluster] issue_date in {} and rebuild",
-            recipe.display()
-        );
-        if now < p.not_before {
+    for (what, hours) in windows {
+        let end = start + (hours as i64) * 3600;
+        if now < start {
             out.push(format!(
-                "{}: not valid before {} (today is {}): clients will refuse it; {fix}",
-                p.name,
-                day(p.not_before),
+                "{what}: not valid before {} (today is {}): clients will refuse it; {fix}",
+                day(start),
                 day(now)
             ));
-        } else if now >= p.not_after {
+        } else if now >= end {
+            out.push(format!("{what}: expired on {}; {fix}", day(end)));
+        } else if end - now < 30 * 86_400 {
             out.push(format!(
-                "{}: expired on {}; {fix}",
-                p.name,
-                day(p.not_after)
-            ));
-        } else if p.not_after - now < 30 * 86_400 {
-            out.push(format!(
-                "{}: expires on {}, within 30 days; {fix}",
-                p.name,
-                day(p.not_after)
+                "{what}: expires on {}, within 30 days; {fix}",
+                day(end)
             ));
         }
     }
@@ -342,30 +326,34 @@ fn load_or_create_seed(path: &Path) -> anyhow::Result<Seed> {
     }
 }
 
-/// Fails unless `path` is absent or a symbolic link into the store (a link of an earlier build).
-fn ours_or_absent(path: &Path, store: &Path) -> anyhow::Result<()> {
-    match std::fs::symlink_metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-        Ok(m) if !m.file_type().is_symlink() => anyhow::bail!(
-            "{} exists and is not a hardway link: nothing in out/ was changed; move it away, or use another --out",
-            path.display()
-        ),
-        Ok(_) => {
-            let target =
-                std::fs::read_link(path).with_context(|| format!("reading {}", path.display()))?;
-            if target.starts_with(store) {
-                Ok(())
-            } else {
-                anyhow::bail!(
-                    "{} links to {}, outside the store {}: not hardway's, so nothing in out/ was changed; move it \
-                     away, or use another --out",
-                    path.display(),
-                    target.display(),
-                    store.display()
-                )
-            }
+/// Fails unless `path` is absent or a symbolic link into the store (a link of an earlier build); returns where
+/// that link points.
+fn ours_or_absent(path: &Path, store: &Path) -> anyhow::Result<Option<PathBuf>> {
+    // One readlink in the common case (a link of the last build); only an error needs a closer look.
+    let target = match std::fs::read_link(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return match std::fs::symlink_metadata(path) {
+                Ok(m) if !m.file_type().is_symlink() => anyhow::bail!(
+                    "{} exists and is not a hardway link: nothing in out/ was changed; move it away, or use \
+                     another --out",
+                    path.display()
+                ),
+                _ => Err(e).with_context(|| format!("reading {}", path.display())),
+            };
         }
+    };
+    if target.starts_with(store) {
+        Ok(Some(target))
+    } else {
+        anyhow::bail!(
+            "{} links to {}, outside the store {}: not hardway's, so nothing in out/ was changed; move it \
+             away, or use another --out",
+            path.display(),
+            target.display(),
+            store.display()
+        )
     }
 }
 

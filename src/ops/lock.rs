@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::artifacts::bundle::{BundleBuilder, BundleParams, manifest_file};
+use crate::artifacts::bundle::{BundleBuilder, manifest_file};
 use crate::engine::builder::Builder;
 use crate::engine::graph::Graph;
 use crate::engine::seed::Fingerprint;
@@ -72,19 +72,21 @@ impl Lock {
             {
                 sources.insert(p.file, p.sha256);
             }
+            // A bundle derivation is named `<host>-bundle` (its parameters are not decoded: this runs on every
+            // build, also a no-op one).
             if node.drv.builder == BundleBuilder::NAME
-                && let Ok(p) = node.drv.params.deserialized::<BundleParams>()
+                && let Some(host) = node.drv.name.strip_suffix("-bundle")
             {
-                let path = store.path(&node.store_name).join(manifest_file(&p.host));
+                let path = store.path(&node.store_name).join(manifest_file(host));
                 let text = std::fs::read_to_string(&path).map_err(|source| LockError::Io {
                     path: path.clone(),
                     source,
                 })?;
-                let m = Manifest::parse(&text).map_err(|e| LockError::Manifest {
+                let m = Manifest::parse_head(&text).map_err(|e| LockError::Manifest {
                     path: path.clone(),
                     message: e.to_string(),
                 })?;
-                bundles.insert(p.host, m.bundle);
+                bundles.insert(host.to_string(), m.bundle);
             }
         }
         Ok(Lock {

@@ -84,7 +84,26 @@ impl Manifest {
 
     /// Parses the canonical text.
     pub fn parse(text: &str) -> Result<Manifest, BundleError> {
+        Manifest::parse_lines(text, false)
+    }
+
+    /// The host and bundle digest only (the first five lines): what a lock records, without the entries.
+    pub fn parse_head(text: &str) -> Result<Manifest, BundleError> {
+        Manifest::parse_lines(text, true)
+    }
+
+    fn parse_lines(text: &str, head_only: bool) -> Result<Manifest, BundleError> {
         const WHAT: &str = "bundle manifest";
+        let text = if head_only {
+            // Five lines and their newlines; the rest is not looked at.
+            let end = text
+                .match_indices('\n')
+                .nth(4)
+                .map_or(text.len(), |(i, _)| i + 1);
+            &text[..end]
+        } else {
+            text
+        };
         let lines = lines(WHAT, text)?;
         let err = |line: usize, message: String| BundleError::Parse {
             what: WHAT,
@@ -116,7 +135,11 @@ impl Manifest {
         let blake3 = hash(4, "bundle-blake3")?;
         Ok(Manifest {
             host: host.to_owned(),
-            entries: parse_records(WHAT, &lines[5..])?,
+            entries: if head_only {
+                Records::new()
+            } else {
+                parse_records(WHAT, &lines[5..])?
+            },
             bundle: BundleDigest {
                 size,
                 sha256,
