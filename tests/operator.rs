@@ -267,3 +267,17 @@ fn json_failures_are_json_objects() {
     assert_eq!(v["error"]["kind"], "cannot-verify");
     assert_eq!(v["error"]["exit"], 3);
 }
+
+#[test]
+fn show_json_lists_each_derivation_and_whether_it_is_built() {
+    let b = Built::seed_recipe();
+    let out = run(b.hardway("show").arg("--json"));
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let nodes = v["derivations"].as_array().expect("derivations");
+    assert!(nodes.len() > 30, "{v}");
+    let ca = nodes.iter().find(|n| n["name"] == "ca").expect("ca");
+    assert_eq!(ca["builder"], "pki.cert");
+    assert_eq!(ca["built"], true);
+    assert!(ca["store_path"].as_str().expect("path").ends_with("-ca"));
+}

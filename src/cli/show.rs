@@ -2,15 +2,35 @@
 
 /// List the derivations a recipe plans, with store paths and whether each is built.
 ///
-/// Example: hardway show recipes/seed.toml
+/// Example: hardway show recipes/seed.toml [--json]
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
     target: super::TargetArgs,
+    /// Print the derivations as JSON on stdout: name, builder, version, store path, built.
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let super::Loaded { plan, store, .. } = args.target.load()?;
+    if args.json {
+        let nodes: Vec<serde_json::Value> = plan
+            .nodes
+            .iter()
+            .map(|n| {
+                serde_json::json!({
+                    "name": n.drv.name,
+                    "builder": n.drv.builder,
+                    "builder_version": n.drv.builder_version,
+                    "store_path": n.store_name,
+                    "built": store.is_built(&n.store_name),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::json!({ "derivations": nodes }));
+        return Ok(());
+    }
     let mut out = String::new();
     for node in &plan.nodes {
         let state = if store.is_built(&node.store_name) {
