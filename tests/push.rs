@@ -1842,44 +1842,10 @@ fn a_cut_connection_leaves_the_target_as_it_was() {
 /// Where the generated unit is on a master.
 const UNIT: &str = "/etc/systemd/system/etcd.service";
 
-/// recipes/seed.toml's certificate window: from its issue date, 2026-12-01T00:00:00Z, for a year.
-const SEED_NOT_BEFORE: u64 = 1_796_083_200;
-const SEED_NOT_AFTER: u64 = SEED_NOT_BEFORE + 8760 * 3600;
-
-/// [`seed_text`] with its [etcd] source the tarball at `path` (a `file://` URL) pinned by `sha256`. etcd checks
-/// certificates against the clock: outside the seed recipe's window (with a day to spare) every validity
-/// becomes 100 years from the same issue date, as tests/etcd_cluster.rs does.
+/// [`seed_text`] with its [etcd] source the tarball at `path` (a `file://` URL) pinned by `sha256`, with the
+/// certificate-window rule of [`recipe_with`].
 fn recipe_with_etcd(path: &Path, sha256: &str) -> String {
-    let mut out = String::new();
-    let mut replaced = 0;
-    for line in seed_text().lines() {
-        if line.starts_with("urls = ") {
-            out.push_str(&format!("urls = [\"file://{}\"]", path.display()));
-            replaced += 1;
-        } else if line.starts_with("sha256 = ") {
-            out.push_str(&format!("sha256 = \"{sha256}\""));
-            replaced += 1;
-        } else {
-            out.push_str(line);
-        }
-        out.push('\n');
-    }
-    assert_eq!(replaced, 2, "seed_text's [etcd] lines changed");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::SystemTime::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs();
-    if (SEED_NOT_BEFORE..SEED_NOT_AFTER - 86_400).contains(&now) {
-        return out;
-    }
-    let wide = out
-        .replace("ca_validity_hours = 43800", "ca_validity_hours = 876000")
-        .replace("validity_hours = 8760 ", "validity_hours = 876000 ");
-    assert!(
-        wide.contains("ca_validity_hours = 876000") && wide.contains("\nvalidity_hours = 876000 "),
-        "recipes/seed.toml's validity lines changed: update recipe_with_etcd"
-    );
-    wide
+    recipe_with(&format!("file://{}", path.display()), sha256)
 }
 
 /// The hardway state directory of `host` moved onto a tmpfs of its own with `free_kib` KiB to spare (in the

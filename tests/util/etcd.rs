@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use super::datacenter::Datacenter;
-use super::unavailable;
+use super::{seed_text, unavailable};
 
 /// The release tarball's file name, as the recipe's `[etcd] version = "3.3.5"` names it.
 pub const TARBALL: &str = "etcd-v3.3.5-linux-amd64.tar.gz";
@@ -185,4 +185,50 @@ pub fn scrub(c: &mut Command) -> &mut Command {
         c.env_remove(v);
     }
     c
+}
+
+/// recipes/seed.toml's certificate window: from its issue date, 2026-12-01T00:00:00Z, for `validity_hours`
+/// (8760: a year).
+pub const SEED_NOT_BEFORE: u64 = 1_796_083_200;
+pub const SEED_NOT_AFTER: u64 = SEED_NOT_BEFORE + 8760 * 3600;
+
+/// [`seed_text`] with its [etcd] `urls` and `sha256` lines replaced. etcd and kubectl check certificates
+/// against the clock: while today (with a day to spare) is inside the seed recipe's window the text is the seed
+/// recipe's, as asked; outside it every validity becomes 100 years from the same issue date (as
+/// `loopback_recipe` does, addresses kept), so the test does not depend on the day it runs.
+pub fn recipe_with(urls: &str, sha256: &str) -> String {
+    let mut out = String::new();
+    let mut replaced = 0;
+    for line in seed_text().lines() {
+        if line.starts_with("urls = ") {
+            out.push_str(&format!("urls = [\"{urls}\"]"));
+            replaced += 1;
+        } else if line.starts_with("sha256 = ") {
+            out.push_str(&format!("sha256 = \"{sha256}\""));
+            replaced += 1;
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    assert_eq!(replaced, 2, "seed_text's [etcd] lines changed");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    if (SEED_NOT_BEFORE..SEED_NOT_AFTER - 86_400).contains(&now) {
+        return out;
+    }
+    eprintln!(
+        "today is outside the seed recipe's certificate window (2026-12-01 … 2027-12-01): certificates last \
+         100 years in this test's recipe"
+    );
+    let wide = out
+        .replace("ca_validity_hours = 43800", "ca_validity_hours = 876000")
+        .replace("validity_hours = 8760 ", "validity_hours = 876000 ");
+    assert!(
+        wide.contains("ca_validity_hours = 876000") && wide.contains("\nvalidity_hours = 876000 "),
+        "recipes/seed.toml's validity lines changed: update recipe_with"
+    );
+    wide
 }

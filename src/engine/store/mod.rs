@@ -154,20 +154,11 @@ impl Store {
     /// sidecar's derivation.
     pub fn references(&self, store_name: &str) -> Result<Vec<String>, StoreError> {
         let sidecar = self.root.join(format!("{store_name}.drv"));
-        let bytes = fs::read(&sidecar).map_err(io_err(&sidecar))?;
         let bad = || io_err(&sidecar)(std::io::Error::other("not a hardway sidecar"));
-        let value: ciborium::Value = ciborium::from_reader(bytes.as_slice()).map_err(|_| bad())?;
-        let field = |v: &ciborium::Value, k: &str| {
-            v.as_map()
-                .and_then(|m| m.iter().find(|(key, _)| key.as_text() == Some(k)))
-                .map(|(_, v)| v.clone())
-        };
-        let drv_bytes = field(&value, "derivation")
-            .and_then(|v| v.as_bytes().cloned())
-            .ok_or_else(bad)?;
+        let (drv_bytes, _) = self.read_sidecar(store_name)?.ok_or_else(bad)?;
         let drv: ciborium::Value =
             ciborium::from_reader(drv_bytes.as_slice()).map_err(|_| bad())?;
-        let inputs = field(&drv, "inputs").ok_or_else(bad)?;
+        let inputs = map_field(&drv, "inputs").ok_or_else(bad)?;
         let mut out = Vec::new();
         for (_, h) in inputs.as_map().ok_or_else(bad)? {
             let h: [u8; 32] = h
@@ -179,20 +170,25 @@ impl Store {
         Ok(out)
     }
 
-    /// Re-hashes a path's files and compares them with the hash its sidecar recorded.
-    pub fn check_path(&self, store_name: &str) -> Result<PathState, StoreError> {
+    /// A path's sidecar: the derivation's CBOR and the recorded output hash; `None` when it is missing or not
+    /// a sidecar. Other read errors are errors.
+    fn read_sidecar(&self, store_name: &str) -> Result<Option<Sidecar>, StoreError> {
         let sidecar = self.root.join(format!("{store_name}.drv"));
-        let Ok(bytes) = fs::read(&sidecar) else {
-            return Ok(PathState::NoSidecar);
+        let bytes = match fs::read(&sidecar) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(&sidecar)(e)),
         };
         let Ok(value) = ciborium::from_reader::<ciborium::Value, _>(bytes.as_slice()) else {
-            return Ok(PathState::NoSidecar);
+            return Ok(None);
         };
-        let recorded = value
-            .as_map()
-            .and_then(|m| m.iter().find(|(k, _)| k.as_text() == Some("output")))
-            .and_then(|(_, v)| v.as_bytes().cloned());
-        let Some(recorded) = recorded else {
+        let bytes_of = |k| map_field(&value, k).and_then(|v| v.as_bytes().cloned());
+        Ok(bytes_of("derivation").zip(bytes_of("output")))
+    }
+
+    /// Re-hashes a path's files and compares them with the hash its sidecar recorded.
+    pub fn check_path(&self, store_name: &str) -> Result<PathState, StoreError> {
+        let Some((_, recorded)) = self.read_sidecar(store_name)? else {
             return Ok(PathState::NoSidecar);
         };
         match hash_output(&self.path(store_name)) {
@@ -273,15 +269,8 @@ impl Store {
             // Corrupt: never reused. Removed under the lock (below), then built again.
             repaired = true;
         }
-        let stripe = drv.hash().to_base32().chars().next().unwrap_or('0');
-        let lock_path = self.root.join(".locks").join(format!("{stripe}.lock"));
-        let lock = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io_err(&lock_path))?;
-        lock.lock().map_err(io_err(&lock_path))?;
+        // The store name starts with the hash: the same stripe as the derivation's.
+        let lock = self.lock_for(store_name)?;
         // Someone else may have finished (or repaired) it while we waited.
         if repaired && final_path.is_dir() && self.check_path(store_name)? != PathState::Intact {
             self.remove_locked(store_name)?;
@@ -326,6 +315,16 @@ impl Store {
             Outcome::Built
         })
     }
+}
+
+/// A sidecar's two parts: the derivation's canonical CBOR and the output's recorded BLAKE3.
+type Sidecar = (Vec<u8>, Vec<u8>);
+
+/// The value under text key `key` of a CBOR map.
+fn map_field(v: &ciborium::Value, key: &str) -> Option<ciborium::Value> {
+    v.as_map()
+        .and_then(|m| m.iter().find(|(k, _)| k.as_text() == Some(key)))
+        .map(|(_, v)| v.clone())
 }
 
 /// Creates a directory with mode 0700 (and its parents), independent of the umask.
