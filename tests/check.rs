@@ -128,7 +128,7 @@ fn check_before_build_says_what_to_do() {
         hardway()
             .current_dir(t.path())
             .arg("check")
-            .arg(seed_recipe_path())
+            .arg(t.seed_recipe())
             .arg("--seed-file")
             .arg(&seed),
     );

@@ -54,7 +54,6 @@ fn build_in(
 fn same_bytes_whatever_cwd_umask_tz_locale_and_jobs() {
     let a = TestDir::new();
     let b = TestDir::new();
-    let recipe = seed_recipe_path();
     let seed_a = a.test_seed();
     let seed_b = b.test_seed();
     let store_a = a.join("store");
@@ -66,7 +65,7 @@ fn same_bytes_whatever_cwd_umask_tz_locale_and_jobs() {
         "1",
         store_a.to_str().expect("utf8"),
         &seed_a,
-        &recipe,
+        &a.seed_recipe(),
     );
     // A relative store, deeper cwd, tight umask, other time zone and locale, more jobs.
     build_in(
@@ -77,7 +76,7 @@ fn same_bytes_whatever_cwd_umask_tz_locale_and_jobs() {
         "8",
         "../s2",
         &seed_b,
-        &recipe,
+        &b.seed_recipe(),
     );
     let sa = store_outputs(&store_a);
     let sb = store_outputs(&b.join("x/y/s2"));
@@ -96,7 +95,7 @@ fn same_bytes_whatever_cwd_umask_tz_locale_and_jobs() {
 fn second_build_builds_nothing() {
     let t = TestDir::new();
     let seed = t.test_seed();
-    let recipe = seed_recipe_path();
+    let recipe = t.seed_recipe();
     let build = || {
         ok(hardway()
             .current_dir(t.path())
@@ -207,7 +206,7 @@ fn assert_no_partial_paths(store: &Path, clean: &BTreeMap<String, (u32, Vec<u8>)
 fn killing_builds_at_random_moments_never_leaves_a_partial_path() {
     let t = TestDir::new();
     let seed = t.test_seed();
-    let recipe = seed_recipe_path();
+    let recipe = t.seed_recipe();
     let clean_store = t.join("clean");
     let started = Instant::now();
     ok(hardway()
@@ -265,7 +264,7 @@ fn killing_builds_at_random_moments_never_leaves_a_partial_path() {
 fn two_concurrent_builds_into_one_store_agree() {
     let t = TestDir::new();
     let seed = t.test_seed();
-    let recipe = seed_recipe_path();
+    let recipe = t.seed_recipe();
     let clean_store = t.join("clean");
     ok(hardway()
         .arg("build")
@@ -321,7 +320,7 @@ fn store_and_secret_files_are_private() {
     ok(hardway()
         .current_dir(t.path())
         .arg("build")
-        .arg(seed_recipe_path())
+        .arg(t.seed_recipe())
         .arg("--seed-file")
         .arg(&seed));
     use std::os::unix::fs::PermissionsExt;

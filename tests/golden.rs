@@ -19,7 +19,7 @@ fn golden_store_paths_and_output_hashes_for_the_seed_recipe() {
     ok(hardway()
         .current_dir(t.path())
         .arg("build")
-        .arg(seed_recipe_path())
+        .arg(t.seed_recipe())
         .arg("--seed-file")
         .arg(&seed)
         .args(["-j", "2"]));

@@ -65,7 +65,7 @@ struct Lab {
 
 impl Lab {
     fn new() -> Lab {
-        Lab::with_recipe(&std::fs::read_to_string(seed_recipe_path()).expect("the seed recipe"))
+        Lab::with_recipe(&seed_text())
     }
 
     /// As [`Lab::new`], with `text` as the recipe.

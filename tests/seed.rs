@@ -8,7 +8,11 @@ use crate::util::*;
 fn init_creates_a_private_seed_and_never_overwrites() {
     let t = TestDir::new();
     let seed = t.join("secrets/seed");
-    ok(hardway().arg("init").arg("--seed-file").arg(&seed));
+    ok(hardway()
+        .current_dir(t.path())
+        .arg("init")
+        .arg("--seed-file")
+        .arg(&seed));
     let meta = std::fs::metadata(&seed).expect("seed exists");
     assert_eq!(meta.len(), 32);
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
@@ -19,7 +23,13 @@ fn init_creates_a_private_seed_and_never_overwrites() {
         & 0o777;
     assert_eq!(dir_mode, 0o700);
     let before = std::fs::read(&seed).expect("read");
-    let err = fails(hardway().arg("init").arg("--seed-file").arg(&seed));
+    let err = fails(
+        hardway()
+            .current_dir(t.path())
+            .arg("init")
+            .arg("--seed-file")
+            .arg(&seed),
+    );
     assert!(err.contains("refusing to overwrite"), "{err}");
     assert_eq!(std::fs::read(&seed).expect("read"), before);
 }
@@ -27,8 +37,14 @@ fn init_creates_a_private_seed_and_never_overwrites() {
 #[test]
 fn two_inits_give_different_seeds() {
     let t = TestDir::new();
-    ok(hardway().args(["init", "--seed-file"]).arg(t.join("a")));
-    ok(hardway().args(["init", "--seed-file"]).arg(t.join("b")));
+    ok(hardway()
+        .current_dir(t.path())
+        .args(["init", "--seed-file"])
+        .arg(t.join("a")));
+    ok(hardway()
+        .current_dir(t.path())
+        .args(["init", "--seed-file"])
+        .arg(t.join("b")));
     assert_ne!(
         std::fs::read(t.join("a")).expect("a"),
         std::fs::read(t.join("b")).expect("b")
@@ -36,9 +52,9 @@ fn two_inits_give_different_seeds() {
 }
 
 #[test]
-fn build_creates_a_missing_seed_loudly_and_show_never_does() {
+fn build_creates_a_seed_only_with_init_seed_and_show_never_does() {
     let t = TestDir::new();
-    let recipe = seed_recipe_path();
+    let recipe = t.seed_recipe();
     let seed = t.join("s/seed");
     let err = fails(
         hardway()
@@ -50,9 +66,27 @@ fn build_creates_a_missing_seed_loudly_and_show_never_does() {
     );
     assert!(err.contains("hardway init"), "{err}");
     assert!(!seed.exists(), "show must not create a seed");
+    // Without --init-seed, build fails naming where it looked and how to make one, and writes nothing.
+    let err = fails(
+        hardway()
+            .current_dir(t.path())
+            .arg("build")
+            .arg(&recipe)
+            .arg("--seed-file")
+            .arg(&seed),
+    );
+    assert!(
+        err.contains(&seed.display().to_string())
+            && err.contains("hardway init")
+            && err.contains("--init-seed"),
+        "{err}"
+    );
+    assert!(!seed.exists(), "build without --init-seed made a seed");
+    assert!(!t.join("store").exists() && !t.join("out").exists());
     let out = run(hardway()
         .current_dir(t.path())
         .arg("build")
+        .arg("--init-seed")
         .arg(&recipe)
         .arg("--seed-file")
         .arg(&seed));
@@ -62,7 +96,20 @@ fn build_creates_a_missing_seed_loudly_and_show_never_does() {
         stderr.contains("created a new secret seed") && stderr.contains("BACK IT UP"),
         "{stderr}"
     );
-    assert!(seed.exists());
+    let first = std::fs::read(&seed).expect("seed made");
+    // --init-seed again keeps the seed it made (nothing is rebuilt) and says nothing about a new one.
+    let out = run(hardway()
+        .current_dir(t.path())
+        .arg("build")
+        .arg("--init-seed")
+        .arg("--json")
+        .arg(&recipe)
+        .arg("--seed-file")
+        .arg(&seed));
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("created a new secret seed"));
+    assert_eq!(build_counts(&String::from_utf8_lossy(&out.stdout)).0, 0);
+    assert_eq!(std::fs::read(&seed).expect("seed"), first);
     // The environment variable works like the flag.
     let out = ok(hardway()
         .current_dir(t.path())
@@ -81,7 +128,7 @@ fn refuses_a_seed_readable_by_others() {
         hardway()
             .current_dir(t.path())
             .arg("build")
-            .arg(seed_recipe_path())
+            .arg(t.seed_recipe())
             .arg("--seed-file")
             .arg(&seed),
     );
@@ -102,7 +149,7 @@ fn refuses_a_seed_of_the_wrong_length() {
         hardway()
             .current_dir(t.path())
             .arg("build")
-            .arg(seed_recipe_path())
+            .arg(t.seed_recipe())
             .arg("--seed-file")
             .arg(&seed),
     );
@@ -121,7 +168,7 @@ fn seed_bytes_never_appear_in_output_or_store_names() {
     let out = run(hardway()
         .current_dir(t.path())
         .arg("build")
-        .arg(seed_recipe_path())
+        .arg(t.seed_recipe())
         .arg("--seed-file")
         .arg(&seed));
     assert!(out.status.success());
@@ -150,7 +197,7 @@ fn unwritable_store_is_a_clear_error() {
         hardway()
             .current_dir(t.path())
             .arg("build")
-            .arg(seed_recipe_path())
+            .arg(t.seed_recipe())
             .arg("--seed-file")
             .arg(&seed)
             .arg("--store")

@@ -13,6 +13,7 @@ mod golden;
 mod hosts;
 mod operator;
 mod pki;
+mod project;
 mod push;
 mod recipe_errors;
 mod seed;

@@ -15,7 +15,7 @@ pub struct Args {
     /// Files to import.
     #[arg(required = true)]
     files: Vec<PathBuf>,
-    /// Recipes whose pins are accepted [default: recipes/*.toml].
+    /// Recipes whose pins are accepted [default: recipes/*.toml under the project root of the working directory].
     #[arg(long)]
     recipe: Vec<PathBuf>,
     #[command(flatten)]
@@ -23,9 +23,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let project = super::project::Project::of_recipes(&args.recipe);
     let paths = if args.recipe.is_empty() {
         let mut found = Vec::new();
-        if let Ok(dir) = std::fs::read_dir("recipes") {
+        let dir = project.resolve(None, "recipes", "--recipe")?;
+        if let Ok(dir) = std::fs::read_dir(dir) {
             for e in dir.flatten() {
                 let p = e.path();
                 if p.extension().is_some_and(|x| x == "toml") {
@@ -43,7 +45,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let r = Recipe::load(&p).map_err(anyhow::Error::new)?;
         recipes.push((p, r));
     }
-    let store = Store::open(&args.store.store)?;
+    let store = Store::open(&args.store.path(&project)?)?;
     for f in &args.files {
         // The message names the file already.
         let msg = super::sources::add(f, &recipes, &store)?;

@@ -12,7 +12,9 @@ use crate::engine::store::Outcome;
 
 /// Build every artifact of a recipe into the store and link the results under --out.
 ///
-/// Creates the seed on first use (and says so). Example: hardway build recipes/seed.toml -j 4
+/// State is found from the recipe: the nearest ancestor holding `.hardway/` is the project root, and
+/// secrets/seed, store/ and out/ are under it unless given. A missing seed is an error unless --init-seed.
+/// Example: hardway build recipes/seed.toml -j 4
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -20,9 +22,11 @@ pub struct Args {
     /// Builders to run at once [default: number of CPUs].
     #[arg(short = 'j', long = "jobs")]
     jobs: Option<usize>,
-    /// Where to leave one link per top-level artifact (hardway's: only its links are replaced or removed).
-    #[arg(long, env = "HARDWAY_OUT", default_value = "out")]
-    out: PathBuf,
+    #[command(flatten)]
+    out: super::OutArgs,
+    /// Create the seed if there is none (and say so); without it a missing seed is an error.
+    #[arg(long)]
+    init_seed: bool,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -90,12 +94,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 fn build(args: Args) -> anyhow::Result<()> {
     let start = Instant::now();
+    let init_seed = args.init_seed;
     let super::Loaded {
+        project,
         recipe,
         seed,
         plan,
         store,
-    } = args.target.load_with(load_or_create_seed)?;
+    } = args.target.load_with(|p| load_seed(p, init_seed))?;
+    let out_dir = args.out.path(&project)?;
+    if !args.quiet
+        && !args.json
+        && let Some(line) = project.describe()
+    {
+        eprintln!("hardway: {line}");
+    }
     let store = store.checking(args.check_store);
     let fetched = super::sources::ensure(
         &recipe,
@@ -153,8 +166,7 @@ fn build(args: Args) -> anyhow::Result<()> {
     {
         lock.write(&lock_file)?;
     }
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let targets: Vec<(&str, PathBuf)> = plan
         .roots
         .iter()
@@ -169,14 +181,14 @@ fn build(args: Args) -> anyhow::Result<()> {
     // out/ is hardway's: refuse, before changing anything, to replace what is not a link into this store.
     let mut current = Vec::with_capacity(targets.len());
     for (name, _) in &targets {
-        current.push(ours_or_absent(&args.out.join(name), store.root())?);
+        current.push(ours_or_absent(&out_dir.join(name), store.root())?);
     }
     for ((name, target), now) in targets.iter().zip(current) {
         if now.as_deref() != Some(target.as_path()) {
-            link(&args.out, name, target)?;
+            link(&out_dir, name, target)?;
         }
     }
-    remove_stale_links(&args.out, store.root(), &targets)?;
+    remove_stale_links(&out_dir, store.root(), &targets)?;
     let ms = start.elapsed().as_secs_f64() * 1e3;
     let links = plan.roots.len();
     // The one clock read of a build: it only warns, and never reaches an output.
@@ -207,9 +219,9 @@ fn build(args: Args) -> anyhow::Result<()> {
                 summary.built,
                 summary.reused,
                 links,
-                args.out.display()
+                out_dir.display()
             );
-            hosts_table(&recipe, &lock, &args.out, &args.target.recipe);
+            hosts_table(&recipe, &lock, &out_dir, &args.target.recipe);
         }
     }
     if !args.quiet {
@@ -308,10 +320,15 @@ fn human_size(bytes: u64) -> String {
     }
 }
 
-/// The seed, created (loudly) on first use.
-fn load_or_create_seed(path: &Path) -> anyhow::Result<Seed> {
+/// The seed; with `--init-seed`, created (loudly) when missing.
+fn load_seed(path: &Path, init: bool) -> anyhow::Result<Seed> {
     match Seed::load(path) {
         Ok(s) => Ok(s),
+        Err(SeedError::Missing(path)) if !init => anyhow::bail!(
+            "no seed at {}: build creates none by itself; run `hardway init` in the project's top directory, \
+             or `hardway build --init-seed RECIPE`, or point --seed-file / HARDWAY_SEED_FILE at yours",
+            path.display()
+        ),
         Err(SeedError::Missing(path)) => {
             let s = Seed::create(&path)?;
             let _ = SEED_NOTE.set(format!(

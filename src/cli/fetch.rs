@@ -22,7 +22,8 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let recipe = Recipe::load(&args.recipe).map_err(anyhow::Error::new)?;
-    let store = Store::open(&args.store.store)?;
+    let project = super::project::Project::of_recipe(&args.recipe);
+    let store = Store::open(&args.store.path(&project)?)?;
     let n = super::sources::ensure(&recipe, &args.recipe, None, &store, false, args.quiet)?;
     let total = crate::artifacts::sources(&recipe).len();
     println!("{total} sources in the store ({n} downloaded)");

@@ -19,15 +19,16 @@ pub struct Args {
     #[command(flatten)]
     seed: super::SeedArgs,
     /// Links into the store found here are kept too.
-    #[arg(long, default_value = "out")]
-    out: PathBuf,
+    #[command(flatten)]
+    out: super::OutArgs,
     /// Only print what would be removed.
     #[arg(long)]
     dry_run: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let store = Store::open(&args.store.store)?;
+    let project = super::project::Project::of_recipes(&args.recipes);
+    let store = Store::open(&args.store.path(&project)?)?;
     let mut keep = BTreeSet::new();
     for recipe in &args.recipes {
         let target = super::TargetArgs {
@@ -38,7 +39,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let loaded = target.load()?;
         keep.extend(loaded.plan.nodes.iter().map(|n| n.store_name.clone()));
     }
-    if let Ok(dir) = std::fs::read_dir(&args.out) {
+    if let Ok(dir) = std::fs::read_dir(args.out.path(&project)?) {
         for e in dir.flatten() {
             let Ok(target) = std::fs::read_link(e.path()) else {
                 continue;

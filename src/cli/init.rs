@@ -1,21 +1,43 @@
-//! `hardway init`: make a new secret seed.
+//! `hardway init`: make a directory a project root (`.hardway/`) and give it a new secret seed.
+
+use std::path::PathBuf;
 
 use crate::engine::seed::Seed;
 
-/// Make a new 32-byte secret seed from the OS RNG (mode 0600). Never overwrites an existing seed.
+/// Make DIR a hardway project: `DIR/.hardway/` (the marker hardway finds recipes' state from, like Cargo.toml;
+/// commit it) and a new 32-byte secret seed `DIR/secrets/seed` from the OS RNG (mode 0600).
 ///
+/// Never overwrites: an existing marker is kept; an existing seed is kept and reported (exit 1), never replaced.
 /// Back the seed up: every key of the cluster derives from it.
+/// Examples:
+///   hardway init                # the working directory becomes the project root
+///   hardway init --seed-file /secure/seed
 #[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
-    #[command(flatten)]
-    seed: super::SeedArgs,
+    /// The directory to make a project root.
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Where to create the seed [default: DIR/secrets/seed].
+    #[arg(long, env = "HARDWAY_SEED_FILE")]
+    seed_file: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let seed = Seed::create(&args.seed.seed_file)?;
+    if super::project::mark(&args.dir)? {
+        println!(
+            "made {} a hardway project root ({}/ created: commit it)",
+            args.dir.display(),
+            super::project::MARKER
+        );
+    }
+    let path = args
+        .seed_file
+        .unwrap_or_else(|| args.dir.join("secrets/seed"));
+    let seed = Seed::create(&path)?;
     println!(
         "created seed {} (fingerprint {}); back it up: it is the root of every key",
-        args.seed.seed_file.display(),
+        path.display(),
         seed.fingerprint()
     );
     Ok(())

@@ -7,6 +7,7 @@ mod fetch;
 mod gc;
 mod init;
 mod keygen;
+pub mod project;
 mod push;
 mod show;
 mod sources;
@@ -23,12 +24,12 @@ use clap::{Parser, Subcommand};
 /// bundles, realised once into a content-addressed store.
 ///
 /// Examples:
-///   hardway build recipes/seed.toml        # plan, build, link results under out/
+///   hardway build recipes/seed.toml        # plan, build, link results under out/ (state: see `init`)
 ///   hardway show recipes/seed.toml         # list derivations and whether each is built
 ///   hardway check recipes/seed.toml        # audit the build (chain, names, SANs, least privilege)
 ///   hardway fetch recipes/seed.toml        # download the pinned sources (etcd) into the store
 ///   hardway add etcd-v3.3.5-linux-amd64.tar.gz --recipe recipes/seed.toml   # import one by its hash
-///   hardway init --seed-file secrets/seed  # make a new secret seed
+///   hardway init                           # make this directory a project (.hardway/) with a new seed
 ///   hardway keygen --algorithm rsa-2048 --seed-hex 00112233445566778899aabbccddeeff
 ///
 /// Exit codes: 0 success, 1 error (bad recipe, missing seed, build failure, check found errors), 2 usage error.
@@ -57,17 +58,51 @@ enum Command {
 /// Options shared by commands that read the seed.
 #[derive(clap::Args, Clone)]
 pub struct SeedArgs {
-    /// The secret seed (32 bytes, mode 0600).
-    #[arg(long, env = "HARDWAY_SEED_FILE", default_value = "secrets/seed")]
-    pub seed_file: PathBuf,
+    /// The secret seed (32 bytes, mode 0600) [default: secrets/seed under the project root].
+    #[arg(long, env = "HARDWAY_SEED_FILE")]
+    pub seed_file: Option<PathBuf>,
+}
+
+impl SeedArgs {
+    /// `--seed-file`, else `secrets/seed` under the project root.
+    pub fn path(&self, project: &project::Project) -> anyhow::Result<PathBuf> {
+        project.resolve(
+            self.seed_file.as_deref(),
+            "secrets/seed",
+            "--seed-file (or HARDWAY_SEED_FILE)",
+        )
+    }
 }
 
 /// Options shared by commands that use the store.
 #[derive(clap::Args, Clone)]
 pub struct StoreArgs {
-    /// The content-addressed store.
-    #[arg(long, env = "HARDWAY_STORE", default_value = "store")]
-    pub store: PathBuf,
+    /// The content-addressed store [default: store/ under the project root].
+    #[arg(long, env = "HARDWAY_STORE")]
+    pub store: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    /// `--store`, else `store` under the project root.
+    pub fn path(&self, project: &project::Project) -> anyhow::Result<PathBuf> {
+        project.resolve(self.store.as_deref(), "store", "--store (or HARDWAY_STORE)")
+    }
+}
+
+/// Options shared by commands that read or write `out/`.
+#[derive(clap::Args, Clone)]
+pub struct OutArgs {
+    /// Where the top-level artifacts are linked (hardway's: only its links are replaced or removed)
+    /// [default: out/ under the project root].
+    #[arg(long, env = "HARDWAY_OUT")]
+    pub out: Option<PathBuf>,
+}
+
+impl OutArgs {
+    /// `--out`, else `out` under the project root.
+    pub fn path(&self, project: &project::Project) -> anyhow::Result<PathBuf> {
+        project.resolve(self.out.as_deref(), "out", "--out (or HARDWAY_OUT)")
+    }
 }
 
 /// The error as the JSON object `--json` callers get on stdout:
@@ -148,6 +183,7 @@ pub struct TargetArgs {
 
 /// A validated recipe, its seed, its plan and the open store.
 pub struct Loaded {
+    pub project: project::Project,
     pub recipe: crate::recipe::Recipe,
     pub seed: crate::engine::seed::Seed,
     pub plan: crate::engine::graph::Graph,
@@ -162,10 +198,12 @@ impl TargetArgs {
         seed: impl FnOnce(&std::path::Path) -> anyhow::Result<crate::engine::seed::Seed>,
     ) -> anyhow::Result<Loaded> {
         let recipe = crate::recipe::Recipe::load(&self.recipe).map_err(anyhow::Error::new)?;
-        let seed = seed(&self.seed.seed_file)?;
+        let project = project::Project::of_recipe(&self.recipe);
+        let seed = seed(&self.seed.path(&project)?)?;
         let plan = crate::plan::plan(&recipe, seed.fingerprint())?;
-        let store = crate::engine::store::Store::open(&self.store.store)?;
+        let store = crate::engine::store::Store::open(&self.store.path(&project)?)?;
         Ok(Loaded {
+            project,
             recipe,
             seed,
             plan,

@@ -52,9 +52,9 @@ pub struct Args {
     /// Switch the named hosts back to the generation before their current one (kept on each host).
     #[arg(long, requires = "hosts")]
     rollback: bool,
-    /// Where `hardway build` left the bundles and manifests.
-    #[arg(long, default_value = "out")]
-    out: PathBuf,
+    /// Where `hardway build` (or `import`) left the bundles and manifests.
+    #[command(flatten)]
+    out: super::OutArgs,
 }
 
 /// Tests only: send bundles without verifying them here first, to show that the target refuses bad ones.
@@ -77,7 +77,9 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
     }
     let opts = Options {
         mode,
-        out: args.out,
+        out: args
+            .out
+            .path(&super::project::Project::of_recipe(&args.recipe))?,
         root: args.root,
         ssh_config: args.ssh_config,
         sudo: args.sudo,

@@ -38,7 +38,8 @@ struct VerifyArgs {
 
 pub fn run(args: Args) -> anyhow::Result<bool> {
     let StoreCommand::Verify(a) = args.command;
-    let store = Store::open(&a.store.store)?;
+    let project = super::project::Project::of_recipes(&a.recipes);
+    let store = Store::open(&a.store.path(&project)?)?;
     let names = store.list()?;
     let mut bad = Vec::new();
     for name in &names {

@@ -24,7 +24,15 @@ pub struct TestDir {
 }
 
 impl TestDir {
+    /// A fresh directory that is a hardway project root (holds `.hardway/`, as `hardway init` makes).
     pub fn new() -> TestDir {
+        let t = TestDir::bare();
+        std::fs::create_dir(t.join(".hardway")).expect("mkdir .hardway");
+        t
+    }
+
+    /// A fresh directory that is not a project root.
+    pub fn bare() -> TestDir {
         TestDir {
             dir: tempfile::Builder::new()
                 .prefix("hardway-test-")
@@ -47,6 +55,11 @@ impl TestDir {
         std::fs::copy(repo().join("fixtures/test-seed"), &p).expect("copy test seed");
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).expect("chmod seed");
         p
+    }
+
+    /// [`seed_text`] written as `recipes/seed.toml` here (this project's copy of recipes/seed.toml).
+    pub fn seed_recipe(&self) -> PathBuf {
+        self.write("recipes/seed.toml", &seed_text())
     }
 
     /// Writes a file (e.g. a recipe) and returns its path.
@@ -850,19 +863,4 @@ pub fn seed_text() -> String {
         "recipes/seed.toml's [etcd] lines changed: update seed_text"
     );
     out
-}
-
-/// [`seed_text`] written once per test process; the path to pass where a test means recipes/seed.toml.
-pub fn seed_recipe_path() -> PathBuf {
-    static WRITTEN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    WRITTEN
-        .get_or_init(|| {
-            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-                .join(format!("seed-recipe-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).expect("mkdir");
-            let p = dir.join("seed.toml");
-            std::fs::write(&p, seed_text()).expect("write");
-            p
-        })
-        .clone()
 }
