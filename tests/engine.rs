@@ -11,7 +11,9 @@ use crate::util::*;
 fn store_outputs(store: &Path) -> BTreeMap<String, (u32, Vec<u8>)> {
     snapshot(store)
         .into_iter()
-        .filter(|(k, _)| !k.starts_with(".locks") && !k.starts_with(".tmp"))
+        .filter(|(k, _)| {
+            !k.starts_with(".locks") && !k.starts_with(".tmp") && !k.starts_with(".stat")
+        })
         .collect()
 }
 

@@ -1,5 +1,6 @@
-//! An honest store: a changed or deleted store file is detected (`build --check-store`, `store verify`) and
-//! rebuilt, never reused; `gc` keeps what recipes and out/ links reach.
+//! An honest store: a changed or deleted store file is detected (by every `build` through size and mtime,
+//! `build --check-store` and `store verify` by re-hashing) and rebuilt, never reused; `gc` keeps what recipes
+//! and out/ links reach.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -48,6 +49,69 @@ fn a_modified_store_file_is_found_and_rebuilt_by_build_check_store() {
         good,
         "the path was rebuilt"
     );
+}
+
+#[test]
+fn a_plain_build_notices_deleted_and_changed_store_files_and_rebuilds_them() {
+    let b = Built::seed_recipe();
+    let recipe = b.recipe.to_string_lossy().into_owned();
+    let cert = path_of(&b, "-admin").join("admin.pem");
+    let good_cert = std::fs::read(&cert).expect("read");
+    let kc = path_of(&b, "-node1-kubeconfig").join("node1.kubeconfig");
+    let good_kc = std::fs::read(&kc).expect("read");
+    std::fs::set_permissions(&cert, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    std::fs::write(&cert, b"not a certificate\n").expect("tamper");
+    std::fs::remove_file(&kc).expect("delete");
+    let out = hw(&b, &["build", "--json", &recipe]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("\"repaired\":2"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("CORRUPT")
+            && stderr.contains("-admin")
+            && stderr.contains("-node1-kubeconfig"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&cert).expect("read"), good_cert);
+    assert_eq!(std::fs::read(&kc).expect("read"), good_kc);
+    // Same size, new mtime, same bytes (a `touch`): re-hashed, found intact, reused, not rebuilt.
+    let f = std::fs::File::options()
+        .write(true)
+        .open(&kc)
+        .expect("open");
+    f.set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(86_400))
+        .expect("set mtime");
+    drop(f);
+    let out = hw(&b, &["build", "--json", &recipe]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("\"built\":0") && stdout.contains("\"repaired\":0"),
+        "{stdout}"
+    );
+    // Same size, content changed, mtime put back by hand: only a re-hash (--check-store) can notice.
+    let mtime = std::fs::metadata(&kc)
+        .expect("meta")
+        .modified()
+        .expect("mtime");
+    let mut bad = good_kc.clone();
+    bad[0] ^= 1;
+    std::fs::write(&kc, &bad).expect("tamper");
+    std::fs::File::options()
+        .write(true)
+        .open(&kc)
+        .expect("open")
+        .set_modified(mtime)
+        .expect("mtime");
+    let out = hw(&b, &["build", "--json", &recipe]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"repaired\":0"));
+    let out = hw(&b, &["build", "--json", "--check-store", &recipe]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"repaired\":1"));
+    assert_eq!(std::fs::read(&kc).expect("read"), good_kc);
 }
 
 #[test]

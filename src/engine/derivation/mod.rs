@@ -127,17 +127,24 @@ impl Derivation {
 
     /// The derivation's hash, which names its store path.
     pub fn hash(&self) -> DrvHash {
-        DrvHash::from_bytes(
-            *blake3::Hasher::new_derive_key(DRV_CONTEXT)
-                .update(&self.to_cbor())
-                .finalize()
-                .as_bytes(),
-        )
+        DrvHash::of_cbor(&self.to_cbor())
     }
 
     /// `<hash>-<name>`: the file name of the store path.
     pub fn store_name(&self) -> String {
         format!("{}-{}", self.hash().to_base32(), self.name)
+    }
+}
+
+impl DrvHash {
+    /// The hash of a derivation given as its canonical CBOR (as a sidecar records it).
+    pub fn of_cbor(cbor: &[u8]) -> DrvHash {
+        DrvHash::from_bytes(
+            *blake3::Hasher::new_derive_key(DRV_CONTEXT)
+                .update(cbor)
+                .finalize()
+                .as_bytes(),
+        )
     }
 }
 

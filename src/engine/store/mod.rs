@@ -7,6 +7,10 @@
 //! - `.tmp/<hash>-<name>` — a build in progress; `.locks/<c>.lock` — serialises builders of one path across
 //!   processes (32 lock files, by the first character of the hash: creating a file per path costs more than
 //!   the rare wait for an unrelated path).
+//! - `.stat/<hash>-<name>` — this machine's record of each file's size and mtime at commit: every reuse
+//!   compares them (a stat per file, no read), so a file deleted or changed since is noticed and the path
+//!   re-hashed, then rebuilt if corrupt. Local bookkeeping, not content: it is never part of an output,
+//!   an export or a hash. `--check-store` re-hashes instead (catching a change that kept size and mtime).
 //!
 //! Every build writes into `.tmp`, then renames: killing hardway at any moment leaves no partial store path.
 //! The store directory is 0700; secret files are 0600, others 0644 or 0755, whatever the umask.
@@ -95,6 +99,7 @@ impl Store {
                 // `.gitignore`: a repository's placeholder that keeps the store itself out of git.
                 let ours = name == ".tmp"
                     || name == ".locks"
+                    || name == ".stat"
                     || name == ".gitignore"
                     || name.trim_start_matches('.').starts_with("hardway-store");
                 if !ours {
@@ -127,6 +132,7 @@ impl Store {
         }
         mkdir_private(&root.join(".tmp"))?;
         mkdir_private(&root.join(".locks"))?;
+        mkdir_private(&root.join(".stat"))?;
         Ok(Store { root, check: false })
     }
 
@@ -218,12 +224,126 @@ impl Store {
             fs::rename(&path, &aside).map_err(io_err(&path))?;
             remove_any(&aside)?;
         }
+        remove_any(&self.stat_path(store_name))?;
         let sidecar = self.root.join(format!("{store_name}.drv"));
         match fs::remove_file(&sidecar) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io_err(&sidecar)(e)),
         }
+    }
+
+    fn stat_path(&self, store_name: &str) -> PathBuf {
+        self.root.join(".stat").join(store_name)
+    }
+
+    /// Records the size and mtime of every file under `dir` (the output about to become `store_name`).
+    fn write_stat(&self, store_name: &str, dir: &Path) -> Result<(), StoreError> {
+        let mut lines = Vec::new();
+        for entry in walkdir::WalkDir::new(dir).min_depth(1).sort_by_file_name() {
+            let entry = entry.map_err(|e| io_err(dir)(e.into()))?;
+            if entry.file_type().is_dir() {
+                continue;
+            }
+            let meta = entry
+                .metadata()
+                .map_err(|e| io_err(entry.path())(e.into()))?;
+            let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
+            lines.push(format!(
+                "{} {} {} {}\n",
+                meta.len(),
+                std::os::unix::fs::MetadataExt::mtime(&meta),
+                std::os::unix::fs::MetadataExt::mtime_nsec(&meta),
+                rel.display()
+            ));
+        }
+        write_private(&self.stat_path(store_name), lines.concat().as_bytes())
+    }
+
+    /// The cheap check before a reuse: every file recorded at commit still has its size and mtime. When not
+    /// (or when there is no record), the path is re-hashed; intact, its record is refreshed and it is reused.
+    fn unchanged(&self, store_name: &str) -> Result<bool, StoreError> {
+        let dir = self.path(store_name);
+        let same = match fs::read_to_string(self.stat_path(store_name)) {
+            Ok(text) => !text.is_empty() && text.lines().all(|line| stat_matches(&dir, line)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(io_err(&self.stat_path(store_name))(e)),
+        };
+        if same {
+            return Ok(true);
+        }
+        if self.check_path(store_name)? != PathState::Intact {
+            return Ok(false);
+        }
+        self.write_stat(store_name, &dir)?;
+        Ok(true)
+    }
+
+    /// Adds a path made elsewhere (an import, as Nix substitutes from a cache): `staged` (a directory inside
+    /// this store's `.tmp`) becomes `store_name` only if `derivation` (canonical CBOR) hashes to the name and
+    /// the staged files hash to `output`, the hash recorded where it was built. A path already here and intact
+    /// is kept (the staged copy is discarded); a corrupt one is replaced.
+    pub fn substitute(
+        &self,
+        store_name: &str,
+        derivation: &[u8],
+        output: &[u8; 32],
+        staged: &Path,
+    ) -> Result<Outcome, StoreError> {
+        let refuse = |why: String| {
+            io_err(staged)(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("not admitted as {store_name}: {why}"),
+            ))
+        };
+        let drv: ciborium::Value = ciborium::from_reader(derivation)
+            .map_err(|_| refuse("its derivation is not CBOR".into()))?;
+        let name = map_field(&drv, "name")
+            .and_then(|v| v.as_text().map(str::to_string))
+            .ok_or_else(|| refuse("its derivation has no name".into()))?;
+        let expected = format!("{}-{name}", DrvHash::of_cbor(derivation).to_base32());
+        if expected != store_name {
+            return Err(refuse(format!("its derivation hashes to {expected}")));
+        }
+        if hash_output(staged)? != *output {
+            return Err(refuse(
+                "its files do not hash to the recorded output".into(),
+            ));
+        }
+        let final_path = self.path(store_name);
+        let _lock = self.lock_for(store_name)?;
+        let mut outcome = Outcome::Built;
+        if final_path.is_dir() {
+            if self.check_path(store_name)? == PathState::Intact {
+                return Ok(Outcome::Reused);
+            }
+            self.remove_locked(store_name)?;
+            outcome = Outcome::Repaired;
+        }
+        let sidecar = ciborium::Value::Map(vec![
+            (
+                ciborium::Value::Text("derivation".into()),
+                ciborium::Value::Bytes(derivation.to_vec()),
+            ),
+            (
+                ciborium::Value::Text("output".into()),
+                ciborium::Value::Bytes(output.to_vec()),
+            ),
+        ]);
+        let mut sidecar_bytes = Vec::new();
+        ciborium::into_writer(&sidecar, &mut sidecar_bytes)
+            .map_err(|e| io_err(&final_path)(std::io::Error::other(e.to_string())))?;
+        write_private(&self.root.join(format!("{store_name}.drv")), &sidecar_bytes)?;
+        self.write_stat(store_name, staged)?;
+        fs::rename(staged, &final_path).map_err(io_err(&final_path))?;
+        Ok(outcome)
+    }
+
+    /// A path's sidecar bytes as recorded (for an export): the derivation's CBOR and the output hash.
+    pub fn sidecar(&self, store_name: &str) -> Result<Option<(Vec<u8>, [u8; 32])>, StoreError> {
+        Ok(self
+            .read_sidecar(store_name)?
+            .and_then(|(d, o)| o.as_slice().try_into().ok().map(|o| (d, o))))
     }
 
     fn lock_for(&self, store_name: &str) -> Result<fs::File, StoreError> {
@@ -263,7 +383,12 @@ impl Store {
         let final_path = self.path(store_name);
         let mut repaired = false;
         if final_path.is_dir() {
-            if !self.check || self.check_path(store_name)? == PathState::Intact {
+            let intact = if self.check {
+                self.check_path(store_name)? == PathState::Intact
+            } else {
+                self.unchanged(store_name)?
+            };
+            if intact {
                 return Ok(Outcome::Reused);
             }
             // Corrupt: never reused. Removed under the lock (below), then built again.
@@ -307,6 +432,7 @@ impl Store {
         // Written in place under the lock: it counts only once the output directory is renamed next to it.
         let sidecar_path = self.root.join(format!("{store_name}.drv"));
         write_private(&sidecar_path, &sidecar_bytes)?;
+        self.write_stat(store_name, &tmp)?;
         fs::rename(&tmp, &final_path).map_err(io_err(&final_path))?;
         drop(lock);
         Ok(if repaired {
@@ -319,6 +445,23 @@ impl Store {
 
 /// A sidecar's two parts: the derivation's canonical CBOR and the output's recorded BLAKE3.
 type Sidecar = (Vec<u8>, Vec<u8>);
+
+/// One `.stat` line (`size mtime mtime_nsec path`) against the file under `dir`.
+fn stat_matches(dir: &Path, line: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let mut parts = line.splitn(4, ' ');
+    let (Some(size), Some(sec), Some(nsec), Some(rel)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    fs::symlink_metadata(dir.join(rel)).is_ok_and(|m| {
+        m.is_file()
+            && size.parse() == Ok(m.len())
+            && sec.parse() == Ok(m.mtime())
+            && nsec.parse() == Ok(m.mtime_nsec())
+    })
+}
 
 /// The value under text key `key` of a CBOR map.
 fn map_field(v: &ciborium::Value, key: &str) -> Option<ciborium::Value> {
