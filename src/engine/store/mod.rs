@@ -339,11 +339,14 @@ impl Store {
         Ok(outcome)
     }
 
-    /// A path's sidecar bytes as recorded (for an export): the derivation's CBOR and the output hash.
-    pub fn sidecar(&self, store_name: &str) -> Result<Option<(Vec<u8>, [u8; 32])>, StoreError> {
-        Ok(self
-            .read_sidecar(store_name)?
-            .and_then(|(d, o)| o.as_slice().try_into().ok().map(|o| (d, o))))
+    /// What a path's sidecar records (for an export); `None` when it has no readable sidecar.
+    pub fn recorded(&self, store_name: &str) -> Result<Option<Recorded>, StoreError> {
+        Ok(self.read_sidecar(store_name)?.and_then(|(derivation, o)| {
+            o.as_slice()
+                .try_into()
+                .ok()
+                .map(|output| Recorded { derivation, output })
+        }))
     }
 
     fn lock_for(&self, store_name: &str) -> Result<fs::File, StoreError> {
@@ -441,6 +444,15 @@ impl Store {
             Outcome::Built
         })
     }
+}
+
+/// What a sidecar records of a path.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    /// The derivation's canonical CBOR.
+    pub derivation: Vec<u8>,
+    /// The BLAKE3 output hash at commit.
+    pub output: [u8; 32],
 }
 
 /// A sidecar's two parts: the derivation's canonical CBOR and the output's recorded BLAKE3.
