@@ -473,6 +473,49 @@ fn push_installs_each_hosts_bundle_exactly() {
     );
 }
 
+/// The air gap: export on the building side, import into a project with no seed, push from there.
+#[test]
+fn export_then_import_then_push_needs_no_seed_on_the_far_side() {
+    if !available() {
+        return;
+    }
+    let lab = Lab::new();
+    let archive = lab.t.join("cluster.hwx");
+    ok(hardway()
+        .current_dir(lab.t.path())
+        .arg("export")
+        .arg(&lab.recipe)
+        .arg("--seed-file")
+        .arg(&lab.seed)
+        .arg("-o")
+        .arg(&archive));
+    let far = TestDir::new();
+    ok(hardway()
+        .current_dir(far.path())
+        .arg("import")
+        .arg(&archive)
+        .arg("--public-key")
+        .arg(lab.t.join("cluster.hwx.pub")));
+    assert!(!far.join("secrets").exists(), "the far side has no seed");
+    let recipe = far.join("recipes/r.toml");
+    let names: Vec<&str> = HOSTS.iter().map(|(h, _)| *h).collect();
+    let dc = lab.datacenter(&names);
+    let _sshd = lab.sshds(&dc, &names);
+    // No --out: the far project's out/, found from the imported recipe.
+    let mut c = dc.command(CONTROL, env!("CARGO_BIN_EXE_hardway"));
+    c.env_remove("HARDWAY_OUT")
+        .env_remove("HARDWAY_SEED_FILE")
+        .arg("push")
+        .arg(&recipe)
+        .arg("--ssh-config")
+        .arg(&lab.config);
+    let out = ok(&mut c);
+    for host in &names {
+        assert_eq!(result_of(&out, host), "updated", "{out}");
+        assert_installed(&dc, host, &lab.manifest(host), &BTreeMap::new());
+    }
+}
+
 /// The JSON object of `host` in `push --json` output.
 fn json_host<'a>(json: &'a str, host: &str) -> &'a str {
     let key = format!("{{\"host\":\"{host}\"");

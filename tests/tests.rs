@@ -9,6 +9,7 @@ mod encryption;
 mod engine;
 mod etcd_cluster;
 mod etcd_pki;
+mod export;
 mod golden;
 mod hosts;
 mod operator;

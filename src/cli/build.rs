@@ -345,7 +345,7 @@ fn load_seed(path: &Path, init: bool) -> anyhow::Result<Seed> {
 
 /// Fails unless `path` is absent or a symbolic link into the store (a link of an earlier build); returns where
 /// that link points.
-fn ours_or_absent(path: &Path, store: &Path) -> anyhow::Result<Option<PathBuf>> {
+pub(super) fn ours_or_absent(path: &Path, store: &Path) -> anyhow::Result<Option<PathBuf>> {
     // One readlink in the common case (a link of the last build); only an error needs a closer look.
     let target = match std::fs::read_link(path) {
         Ok(t) => t,
@@ -393,7 +393,7 @@ fn remove_stale_links(out: &Path, store: &Path, current: &[(&str, PathBuf)]) -> 
 }
 
 /// Points `out/<name>` at `target`, replacing an older link atomically.
-fn link(out: &Path, name: &str, target: &Path) -> anyhow::Result<()> {
+pub(super) fn link(out: &Path, name: &str, target: &Path) -> anyhow::Result<()> {
     let path = out.join(name);
     match std::fs::read_link(&path) {
         Ok(t) if t == target => return Ok(()),

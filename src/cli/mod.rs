@@ -3,8 +3,10 @@
 mod add;
 mod build;
 mod check;
+mod export;
 mod fetch;
 mod gc;
+mod import;
 mod init;
 mod keygen;
 pub mod project;
@@ -53,6 +55,8 @@ enum Command {
     Store(store::Args),
     Gc(gc::Args),
     Push(push::Args),
+    Export(export::Args),
+    Import(import::Args),
 }
 
 /// Options shared by commands that read the seed.
@@ -167,6 +171,8 @@ pub fn run() -> anyhow::Result<bool> {
         Command::Verify(a) => verify::run(a),
         Command::Store(a) => store::run(a),
         Command::Gc(a) => gc::run(a).map(|()| true),
+        Command::Export(a) => export::run(a).map(|()| true),
+        Command::Import(a) => import::run(a).map(|()| true),
     }
 }
 
@@ -215,4 +221,29 @@ impl TargetArgs {
     pub fn load(&self) -> anyhow::Result<Loaded> {
         self.load_with(|path| Ok(crate::engine::seed::Seed::load(path)?))
     }
+}
+
+/// Writes a public file (mode 0644) through a temporary file in its directory and a rename: never half-written.
+/// `replace`: an existing file is replaced; otherwise one that appeared meanwhile is an error.
+pub fn write_public(dest: &std::path::Path, bytes: &[u8], replace: bool) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let what = || format!("writing {}", dest.display());
+    let dir = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir).with_context(what)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(what)?;
+    std::io::Write::write_all(&mut tmp, bytes).with_context(what)?;
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .with_context(what)?;
+    if replace {
+        tmp.persist(dest).with_context(what)?;
+    } else {
+        tmp.persist_noclobber(dest).with_context(what)?;
+    }
+    Ok(())
 }

@@ -10,13 +10,15 @@
 //! processes), `prime` (trial division and Miller–Rabin for RSA candidates) and `mont`
 //! (the Montgomery arithmetic that makes RSA generation fast). The prime search only
 //! decides *which* DRBG candidate is prime, so its speed tricks cannot change a key;
-//! `tests/keys.rs` checks every official vector. `cargo bench --bench keygen` times it.
+//! `tests/keys.rs` checks every official vector. `cargo bench --bench keygen` times it. `sign`: Ed25519
+//! keys in Nix's `name:base64` form, for signed export archives.
 
 mod drbg;
 mod ecdsa;
 mod mont;
 mod prime;
 mod rsa;
+pub mod sign;
 
 use std::fmt;
 use std::str::FromStr;

@@ -290,26 +290,7 @@ impl Store {
         output: &[u8; 32],
         staged: &Path,
     ) -> Result<Outcome, StoreError> {
-        let refuse = |why: String| {
-            io_err(staged)(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("not admitted as {store_name}: {why}"),
-            ))
-        };
-        let drv: ciborium::Value = ciborium::from_reader(derivation)
-            .map_err(|_| refuse("its derivation is not CBOR".into()))?;
-        let name = map_field(&drv, "name")
-            .and_then(|v| v.as_text().map(str::to_string))
-            .ok_or_else(|| refuse("its derivation has no name".into()))?;
-        let expected = format!("{}-{name}", DrvHash::of_cbor(derivation).to_base32());
-        if expected != store_name {
-            return Err(refuse(format!("its derivation hashes to {expected}")));
-        }
-        if hash_output(staged)? != *output {
-            return Err(refuse(
-                "its files do not hash to the recorded output".into(),
-            ));
-        }
+        check_staged(store_name, derivation, output, staged)?;
         let final_path = self.path(store_name);
         let _lock = self.lock_for(store_name)?;
         let mut outcome = Outcome::Built;
@@ -457,6 +438,49 @@ pub struct Recorded {
 
 /// A sidecar's two parts: the derivation's canonical CBOR and the output's recorded BLAKE3.
 type Sidecar = (Vec<u8>, Vec<u8>);
+
+/// Checks a path made elsewhere before it may become `store_name`: `derivation` (canonical CBOR) hashes to the
+/// name, and the files under `staged` hash to `output`.
+pub fn check_staged(
+    store_name: &str,
+    derivation: &[u8],
+    output: &[u8; 32],
+    staged: &Path,
+) -> Result<(), StoreError> {
+    let refuse = |why: String| {
+        io_err(staged)(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not admitted as {store_name}: {why}"),
+        ))
+    };
+    let drv: ciborium::Value = ciborium::from_reader(derivation)
+        .map_err(|_| refuse("its derivation is not CBOR".into()))?;
+    let name = map_field(&drv, "name")
+        .and_then(|v| v.as_text().map(str::to_string))
+        .ok_or_else(|| refuse("its derivation has no name".into()))?;
+    let expected = format!("{}-{name}", DrvHash::of_cbor(derivation).to_base32());
+    if expected != store_name {
+        return Err(refuse(format!("its derivation hashes to {expected}")));
+    }
+    if hash_output(staged)? != *output {
+        return Err(refuse(
+            "its files do not hash to the output recorded where it was built".into(),
+        ));
+    }
+    Ok(())
+}
+
+impl Recorded {
+    /// Parses a sidecar file's bytes; `None` when they are not a sidecar.
+    pub fn parse(bytes: &[u8]) -> Option<Recorded> {
+        let value: ciborium::Value = ciborium::from_reader(bytes).ok()?;
+        let bytes_of = |k| map_field(&value, k).and_then(|v| v.as_bytes().cloned());
+        Some(Recorded {
+            derivation: bytes_of("derivation")?,
+            output: bytes_of("output")?.as_slice().try_into().ok()?,
+        })
+    }
+}
 
 /// One `.stat` line (`size mtime mtime_nsec path`) against the file under `dir`.
 fn stat_matches(dir: &Path, line: &str) -> bool {
