@@ -3,7 +3,8 @@
 //! tarball (`util::test_etcd_tarball`, made from fixed bytes by the pinned tar and flate2 crates), since the real
 //! release cannot be downloaded in tests; everything else is the recipe as committed.
 //!
-//! They pin the derivation encoding, every builder and every crate whose bytes reach an output. After an
+//! They pin the derivation encoding, every builder and every crate whose bytes reach an output, and the bytes
+//! of `hardway export` of that build (which include the lock, so the hardway version too). After an
 //! intended change, regenerate with:
 //!     HARDWAY_UPDATE_GOLDEN=1 cargo test --test tests golden
 //! and review the diff: every changed line is an output that users will see change.
@@ -40,6 +41,26 @@ fn golden_store_paths_and_output_hashes_for_the_seed_recipe() {
         )
         .expect("write");
     }
+    // The export archive of the whole build (its bytes: the tar and ed25519 crates, the lock, the sidecars) and
+    // the seed's export signing key.
+    let archive = t.join("seed.hwx");
+    ok(hardway()
+        .current_dir(t.path())
+        .arg("export")
+        .arg(t.join("recipes/seed.toml"))
+        .arg("--seed-file")
+        .arg(&seed)
+        .arg("-o")
+        .arg(&archive));
+    writeln!(
+        actual,
+        "export seed.hwx {}\nexport public key {}",
+        blake3::hash(&std::fs::read(&archive).expect("archive")).to_hex(),
+        std::fs::read_to_string(t.join("seed.hwx.pub"))
+            .expect("pub")
+            .trim()
+    )
+    .expect("write");
     let golden = repo().join("fixtures/golden/seed.txt");
     if std::env::var("HARDWAY_UPDATE_GOLDEN").as_deref() == Ok("1") {
         std::fs::create_dir_all(golden.parent().expect("dir")).expect("mkdir");
