@@ -186,3 +186,85 @@ fn check_json_has_the_counts_and_findings() {
         "{v}"
     );
 }
+
+/// An auditor without the root secret: `show` and `check` plan from the lock's seed fingerprint.
+#[test]
+fn show_and_check_need_only_the_locks_fingerprint_not_the_seed() {
+    let b = Built::seed_recipe();
+    let seed_bytes = std::fs::read(&b.seed).expect("seed");
+    std::fs::remove_file(&b.seed).expect("the auditor has no seed");
+    let audit = |sub: &str, args: &[&str]| {
+        run(hardway()
+            .current_dir(b.t.path())
+            .arg(sub)
+            .arg(&b.recipe)
+            .args(args))
+    };
+    let out = audit("show", &[]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("r.lock") && stderr.contains("no secret read"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("built") && !stdout.contains("missing"),
+        "{stdout}"
+    );
+    let out = audit("check", &["--date", "2027-06-01"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 errors"));
+    // Nothing secret was needed, and nothing was created in its place.
+    assert!(!b.t.join("secrets").exists() && !b.seed.exists());
+    // Without the lock as well, it says what it needs.
+    std::fs::rename(b.t.join("r.lock"), b.t.join("r.lock.away")).expect("mv");
+    let out = audit("show", &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("no lock") && stderr.contains("--seed-file"),
+        "{stderr}"
+    );
+    std::fs::rename(b.t.join("r.lock.away"), b.t.join("r.lock")).expect("mv");
+
+    // Another seed: reported as another seed's build, not just as "not built".
+    let other = b.t.join("other-seed");
+    let mut bytes = seed_bytes;
+    bytes[0] ^= 1;
+    std::fs::write(&other, &bytes).expect("write");
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let with_other = |sub: &str| {
+        run(hardway()
+            .current_dir(b.t.path())
+            .arg(sub)
+            .arg(&b.recipe)
+            .arg("--seed-file")
+            .arg(&other)
+            .args(["--date", "2027-06-01"]))
+    };
+    let out = run(hardway()
+        .current_dir(b.t.path())
+        .arg("show")
+        .arg(&b.recipe)
+        .arg("--seed-file")
+        .arg(&other));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success());
+    assert!(
+        stderr.contains("another seed")
+            && stderr.contains("not the one this recipe's lock was built with"),
+        "{stderr}"
+    );
+    let out = with_other("check");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("another seed (fingerprint"),
+        "{stderr}"
+    );
+}

@@ -21,12 +21,18 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<bool> {
-    let super::Loaded {
+    let public = args.target.load_public()?;
+    for note in public.notes() {
+        eprintln!("{note}");
+    }
+    let other = public.built_with_other_seed();
+    let super::Public {
         recipe,
         plan,
         store,
+        fingerprint,
         ..
-    } = args.target.load()?;
+    } = public;
     let date = match args.date {
         Some(d) => d,
         // The only clock read of hardway: "today" for an audit, never in an output.
@@ -34,7 +40,13 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64),
     };
-    let report = check(&recipe, &plan, &store, date)?;
+    let report = check(&recipe, &plan, &store, date).map_err(|e| match (&e, &other) {
+        (crate::ops::check::CheckError::NotBuilt(..), Some(other)) => anyhow::anyhow!(
+            "{e}; the store holds this recipe's build with another seed (fingerprint {other}), not with this one \
+             ({fingerprint}): give that seed with --seed-file, or build with this one"
+        ),
+        _ => anyhow::Error::new(e),
+    })?;
     if args.json {
         let findings: Vec<serde_json::Value> = report
             .findings

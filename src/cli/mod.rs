@@ -187,6 +187,88 @@ pub struct TargetArgs {
     pub store: StoreArgs,
 }
 
+/// Where a command's seed fingerprint came from.
+pub enum FingerprintFrom {
+    Seed(PathBuf),
+    /// The recipe's lock: no secret was read.
+    Lock(PathBuf),
+}
+
+/// A validated recipe, its plan and the open store, planned from the seed's fingerprint alone.
+pub struct Public {
+    pub project: project::Project,
+    pub recipe: crate::recipe::Recipe,
+    pub plan: crate::engine::graph::Graph,
+    pub store: crate::engine::store::Store,
+    pub fingerprint: crate::engine::seed::Fingerprint,
+    pub from: FingerprintFrom,
+    /// The fingerprint the recipe's lock records, if there is a lock.
+    pub lock_fingerprint: Option<crate::engine::seed::Fingerprint>,
+}
+
+impl Public {
+    /// One line saying where the fingerprint came from when it was not the seed, and when the lock's build used
+    /// another seed than the one given; for stderr.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if let FingerprintFrom::Lock(lock) = &self.from {
+            notes.push(format!(
+                "hardway: no seed here: planned with the seed fingerprint {} recorded in {} (no secret read)",
+                self.fingerprint,
+                lock.display()
+            ));
+        }
+        if let (FingerprintFrom::Seed(seed), Some(fp)) = (&self.from, self.lock_fingerprint)
+            && fp != self.fingerprint
+        {
+            notes.push(format!(
+                "hardway: the seed {} (fingerprint {}) is not the one this recipe's lock was built with \
+                 (fingerprint {fp}): what was built with that seed is not this seed's build",
+                seed.display(),
+                self.fingerprint
+            ));
+        }
+        notes
+    }
+
+    /// When nothing of the plan is built but the store holds paths of the same derivations made with another
+    /// seed: that seed's fingerprint (from the paths' sidecars).
+    pub fn built_with_other_seed(&self) -> Option<String> {
+        let names = self.store.list().ok()?;
+        for node in &self.plan.nodes {
+            if self.store.is_built(&node.store_name) {
+                continue;
+            }
+            let suffix = format!("-{}", node.drv.name);
+            for other in names.iter().filter(|n| n.ends_with(&suffix)) {
+                let Ok(Some(rec)) = self.store.recorded(other) else {
+                    continue;
+                };
+                let Ok(drv) =
+                    ciborium::from_reader::<ciborium::Value, _>(rec.derivation.as_slice())
+                else {
+                    continue;
+                };
+                let field = |v: &ciborium::Value, k: &str| {
+                    v.as_map()
+                        .and_then(|m| m.iter().find(|(key, _)| key.as_text() == Some(k)))
+                        .map(|(_, v)| v.clone())
+                };
+                let seed = field(&drv, "params")
+                    .and_then(|p| field(&p, "seed"))
+                    .and_then(|s| s.as_bytes().cloned())
+                    .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok());
+                if let Some(seed) = seed
+                    && seed != *self.fingerprint.as_bytes()
+                {
+                    return Some(crate::engine::seed::Fingerprint::from_bytes(seed).to_string());
+                }
+            }
+        }
+        None
+    }
+}
+
 /// A validated recipe, its seed, its plan and the open store.
 pub struct Loaded {
     pub project: project::Project,
@@ -214,6 +296,50 @@ impl TargetArgs {
             seed,
             plan,
             store,
+        })
+    }
+
+    /// The recipe, plan and store with only the seed's fingerprint, for commands that read (show, check): from
+    /// the seed if it is there (or given), else from the recipe's lock, so an auditor needs no secret.
+    pub fn load_public(&self) -> anyhow::Result<Public> {
+        use crate::engine::seed::{Fingerprint, Seed, SeedError};
+        let recipe = crate::recipe::Recipe::load(&self.recipe).map_err(anyhow::Error::new)?;
+        let project = project::Project::of_recipe(&self.recipe);
+        let seed_path = self.seed.path(&project)?;
+        let lock_path = crate::ops::lock::lock_path(&self.recipe);
+        let lock = crate::ops::lock::Lock::read(&lock_path)?;
+        let lock_fp = lock.as_ref().and_then(|l| {
+            let hex = l.seed.as_bytes();
+            let mut b = [0u8; 32];
+            for (i, o) in b.iter_mut().enumerate() {
+                *o = u8::from_str_radix(std::str::from_utf8(hex.get(2 * i..2 * i + 2)?).ok()?, 16)
+                    .ok()?;
+            }
+            Some(Fingerprint::from_bytes(b))
+        });
+        let (fingerprint, from) = match Seed::load(&seed_path) {
+            Ok(s) => (s.fingerprint(), FingerprintFrom::Seed(seed_path)),
+            Err(SeedError::Missing(_)) if self.seed.seed_file.is_none() => match lock_fp {
+                Some(fp) => (fp, FingerprintFrom::Lock(lock_path.clone())),
+                None => anyhow::bail!(
+                    "no seed at {} and no lock {}: the seed's fingerprint is needed to know the store paths; \
+                     build once (it writes the lock), or give --seed-file (see `hardway init`)",
+                    seed_path.display(),
+                    lock_path.display()
+                ),
+            },
+            Err(e) => return Err(e.into()),
+        };
+        let plan = crate::plan::plan(&recipe, fingerprint)?;
+        let store = crate::engine::store::Store::open(&self.store.path(&project)?)?;
+        Ok(Public {
+            project,
+            recipe,
+            plan,
+            store,
+            fingerprint,
+            from,
+            lock_fingerprint: lock_fp,
         })
     }
 

@@ -13,7 +13,18 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let super::Loaded { plan, store, .. } = args.target.load()?;
+    let public = args.target.load_public()?;
+    for note in public.notes() {
+        eprintln!("{note}");
+    }
+    if let Some(other) = public.built_with_other_seed() {
+        eprintln!(
+            "hardway: the store holds this recipe's derivations built with another seed (fingerprint {other}), \
+             not with this one ({}): they are listed as missing for this seed",
+            public.fingerprint
+        );
+    }
+    let super::Public { plan, store, .. } = public;
     if args.json {
         let nodes: Vec<serde_json::Value> = plan
             .nodes

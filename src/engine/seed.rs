@@ -25,6 +25,11 @@ impl Fingerprint {
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
+
+    /// A fingerprint recorded elsewhere (a lock's 64 hex digits): lets `show` and `check` plan without the seed.
+    pub fn from_bytes(bytes: [u8; 32]) -> Fingerprint {
+        Fingerprint(bytes)
+    }
 }
 
 impl fmt::Display for Fingerprint {
