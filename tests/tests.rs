@@ -16,6 +16,7 @@ mod pki;
 mod project;
 mod push;
 mod recipe_errors;
+mod renew;
 mod seed;
 mod store;
 mod verify;

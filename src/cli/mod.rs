@@ -9,6 +9,7 @@ mod init;
 mod keygen;
 pub mod project;
 mod push;
+mod renew;
 mod show;
 mod sources;
 mod store;
@@ -27,6 +28,7 @@ use clap::{Parser, Subcommand};
 ///   hardway build recipes/seed.toml        # plan, build, link results under out/ (state: see `init`)
 ///   hardway show recipes/seed.toml         # list derivations and whether each is built
 ///   hardway check recipes/seed.toml        # audit the build (chain, names, SANs, least privilege)
+///   hardway renew recipes/seed.toml --date 2027-11-01   # a new issue_date in place; lists what re-issues
 ///   hardway fetch recipes/seed.toml        # download the pinned sources (etcd) into the store
 ///   hardway add etcd-v3.3.5-linux-amd64.tar.gz --recipe recipes/seed.toml   # import one by its hash
 ///   hardway init                           # make this directory a project (.hardway/) with a new seed
@@ -53,6 +55,7 @@ enum Command {
     Store(store::Args),
     Gc(gc::Args),
     Push(push::Args),
+    Renew(renew::Args),
 }
 
 /// Options shared by commands that read the seed.
@@ -167,6 +170,7 @@ pub fn run() -> anyhow::Result<bool> {
         Command::Verify(a) => verify::run(a),
         Command::Store(a) => store::run(a),
         Command::Gc(a) => gc::run(a).map(|()| true),
+        Command::Renew(a) => renew::run(a).map(|()| true),
     }
 }
 
