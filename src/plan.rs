@@ -24,3 +24,40 @@ pub fn plan(recipe: &Recipe, seed: Fingerprint) -> Result<Graph, PlanError> {
     }
     Ok(graph)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::recipe::Recipe;
+
+    /// `Recipe::derivation_names` (what validation refuses clashes with) names exactly what the plan makes.
+    #[test]
+    fn the_recipes_derivation_names_are_the_plans() {
+        let seed = include_str!("../recipes/seed.toml");
+        let (without_etcd, _) = seed.split_at(seed.find("\n[etcd]").unwrap_or(seed.len()));
+        let users = "\n[[pki.users]]\nname = \"alice\"\ngroups = [\"devs\"]\n\n[[pki.users]]\nname = \"bob.x\"\n";
+        let kubeadm = format!("{seed}pki = \"kubeadm\"\n{users}");
+        let one_master = without_etcd
+            .replace(
+                "[[hosts]]\nname = \"master2\"\nip = \"10.128.15.222\"\nrole = \"master\"\n",
+                "",
+            )
+            .replace("role = \"load-balancer\"", "role = \"worker\"");
+        let fingerprint = crate::engine::seed::Seed::from_bytes([7; 32]).fingerprint();
+        for (what, text) in [
+            ("seed", seed.to_string()),
+            ("kubeadm etcd and users", kubeadm),
+            ("no etcd", without_etcd.to_string()),
+            ("one master, no load balancer", one_master),
+        ] {
+            let recipe = Recipe::parse(&text, std::path::Path::new("r.toml"))
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            let graph = super::plan(&recipe, fingerprint).unwrap_or_else(|e| panic!("{what}: {e}"));
+            let mut planned: Vec<&str> = graph.nodes.iter().map(|n| n.drv.name.as_str()).collect();
+            let names = recipe.derivation_names();
+            let mut predicted: Vec<&str> = names.iter().map(|(n, _)| n.as_str()).collect();
+            planned.sort_unstable();
+            predicted.sort_unstable();
+            assert_eq!(predicted, planned, "{what}");
+        }
+    }
+}

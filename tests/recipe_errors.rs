@@ -191,6 +191,47 @@ fn host_names_that_clash_with_generated_artifacts_are_refused() {
 }
 
 #[test]
+fn a_name_clash_names_the_line_of_the_host_or_user_that_makes_it() {
+    let users = "\n[[pki.users]]\nname = \"alice\"\n\n[[pki.users]]\nname = \"alice-key\"\n";
+    for (text, needle, field, clash, first) in [
+        // node1's key is the derivation node1-key; a worker node1-key makes its certificate of that name.
+        (
+            seed_recipe().replace("name = \"node2\"", "name = \"node1-key\""),
+            "name = \"node1-key\"",
+            "hosts[3].name",
+            "node1-key",
+            "hosts[2] (\"node1\")",
+        ),
+        // admin-remote.kubeconfig is the cluster's; a worker's kubeconfig is <name>-kubeconfig.
+        (
+            seed_recipe().replace("name = \"node2\"", "name = \"admin-remote\""),
+            "name = \"admin-remote\"",
+            "hosts[3].name",
+            "admin-remote-kubeconfig",
+            "the cluster's built-in artifacts",
+        ),
+        // user-alice's key is user-alice-key, the certificate of the user alice-key.
+        (
+            format!("{}{users}", seed_recipe()),
+            "name = \"alice-key\"",
+            "pki.users[1].name",
+            "user-alice-key",
+            "pki.users[0] (\"alice\")",
+        ),
+    ] {
+        let kind = if field.starts_with("hosts") {
+            "host"
+        } else {
+            "user"
+        };
+        let words = format!(
+            "two artifacts would both be named \"{clash}\": this {kind} makes one and {first} the other"
+        );
+        assert_rejected(&text, needle, field, &words);
+    }
+}
+
+#[test]
 fn host_addresses_nobody_can_reach() {
     for (ip, words) in [
         ("0.0.0.0", "unspecified"),

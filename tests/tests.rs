@@ -17,6 +17,7 @@ mod pki;
 mod project;
 mod push;
 mod recipe_errors;
+mod renew;
 mod seed;
 mod store;
 mod verify;

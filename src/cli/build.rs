@@ -232,25 +232,30 @@ fn build(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The recipe's two validity windows, both from `issue_date`: (what, hours, end in Unix seconds).
+pub(super) fn validity_windows(recipe: &crate::recipe::Recipe) -> [(&'static str, u64, i64); 2] {
+    let start = recipe.cluster.issue_date;
+    [
+        ("the CA", recipe.pki.ca_validity_hours),
+        (
+            "the leaf certificates (admin, kubernetes, each worker's, …)",
+            recipe.pki.validity_hours,
+        ),
+    ]
+    .map(|(what, hours)| (what, hours, start + (hours as i64) * 3600))
+}
+
 /// Certificates that are expired, not yet valid, or expire within 30 days of `now`, one line per validity
 /// window: every window comes from the recipe (the CA's and the leaves', both from `issue_date`).
 fn validity_warnings(recipe: &crate::recipe::Recipe, now: i64, recipe_path: &Path) -> Vec<String> {
     let day = crate::recipe::civil_date;
     let start = recipe.cluster.issue_date;
-    let windows = [
-        ("the CA".to_string(), recipe.pki.ca_validity_hours),
-        (
-            "the leaf certificates (admin, kubernetes, each worker's, …)".to_string(),
-            recipe.pki.validity_hours,
-        ),
-    ];
     let fix = format!(
-        "set a new [cluster] issue_date in {} and rebuild",
+        "`hardway renew {}` sets a new [cluster] issue_date; then rebuild",
         recipe_path.display()
     );
     let mut out = Vec::new();
-    for (what, hours) in windows {
-        let end = start + (hours as i64) * 3600;
+    for (what, _, end) in validity_windows(recipe) {
         if now < start {
             out.push(format!(
                 "{what}: not valid before {} (today is {}): clients will refuse it; {fix}",

@@ -83,7 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
 
 /// `YYYY-MM-DD` (a real calendar day, UTC) as Unix seconds; a clap value parser, so a bad date is a usage
 /// error (exit 2).
-fn parse_date(s: &str) -> Result<i64, String> {
+pub(super) fn parse_date(s: &str) -> Result<i64, String> {
     let bad = || format!("{s:?} is not a date YYYY-MM-DD");
     let parts: Vec<&str> = s.split('-').collect();
     let [y, m, d] = parts.as_slice() else {

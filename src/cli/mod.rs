@@ -11,6 +11,7 @@ mod init;
 mod keygen;
 pub mod project;
 mod push;
+mod renew;
 mod show;
 mod sources;
 mod store;
@@ -29,6 +30,7 @@ use clap::{Parser, Subcommand};
 ///   hardway build recipes/seed.toml        # plan, build, link results under out/ (state: see `init`)
 ///   hardway show recipes/seed.toml         # list derivations and whether each is built
 ///   hardway check recipes/seed.toml        # audit the build (chain, names, SANs, least privilege)
+///   hardway renew recipes/seed.toml --date 2027-11-01   # a new issue_date in place; lists what re-issues
 ///   hardway fetch recipes/seed.toml        # download the pinned sources (etcd) into the store
 ///   hardway add etcd-v3.3.5-linux-amd64.tar.gz --recipe recipes/seed.toml   # import one by its hash
 ///   hardway init                           # make this directory a project (.hardway/) with a new seed
@@ -57,6 +59,7 @@ enum Command {
     Push(push::Args),
     Export(export::Args),
     Import(import::Args),
+    Renew(renew::Args),
 }
 
 /// Options shared by commands that read the seed.
@@ -173,6 +176,7 @@ pub fn run() -> anyhow::Result<bool> {
         Command::Gc(a) => gc::run(a).map(|()| true),
         Command::Export(a) => export::run(a).map(|()| true),
         Command::Import(a) => import::run(a).map(|()| true),
+        Command::Renew(a) => renew::run(a).map(|()| true),
     }
 }
 

@@ -3,10 +3,12 @@
 //! [`Recipe::load`] reads a file, [`Recipe::parse`] a string. Unknown keys are refused; every error names the
 //! file, line, column and field. See `recipes/README.md` for the format.
 
+mod names;
 mod net;
 mod raw;
 mod validate;
 
+pub use names::Maker;
 pub use net::Cidr;
 pub use validate::{civil_date, days_from_civil};
 

@@ -9,7 +9,7 @@ use toml::Spanned;
 use super::raw::{RawHost, RawRecipe};
 use super::{
     AltName, BUILTIN_CERTIFICATES, Cidr, Cluster, Encryption, EncryptionKey, Etcd, EtcdPki, Host,
-    Pki, PkiUser, Problem, Provider, Recipe, Role, SshTarget, Subject,
+    Maker, Pki, PkiUser, Problem, Provider, Recipe, Role, SshTarget, Subject,
 };
 use crate::keys::Algorithm;
 
@@ -142,7 +142,7 @@ fn check(c: &mut Checker, raw: RawRecipe) -> Option<Recipe> {
     if let (Some(p), Some(svc)) = (&pki, service_cidr) {
         check_servers_are_sans(c, &raw, &hosts, p, svc, &domain);
     }
-    Some(Recipe {
+    let recipe = Recipe {
         cluster: Cluster {
             name,
             domain,
@@ -156,7 +156,44 @@ fn check(c: &mut Checker, raw: RawRecipe) -> Option<Recipe> {
         hosts,
         kubeconfig_servers,
         etcd: etcd?,
-    })
+    };
+    // Only a recipe without other problems has every host and user of the file, at the same index.
+    if c.problems.is_empty() {
+        check_name_clashes(c, &raw, &recipe);
+    }
+    Some(recipe)
+}
+
+/// A host or user whose name would make a derivation named like one already made (by the cluster, or by a host
+/// or user before it): the plan could not tell them apart. Points at that host's or user's name.
+fn check_name_clashes(c: &mut Checker, raw: &RawRecipe, recipe: &Recipe) {
+    let describe = |m: Maker| match m {
+        Maker::Cluster => "the cluster's built-in artifacts".to_string(),
+        Maker::Host(i) => format!("hosts[{i}] ({:?})", recipe.hosts[i].name),
+        Maker::User(i) => format!("pki.users[{i}] ({:?})", recipe.pki.users[i].name),
+    };
+    for (name, maker, first) in recipe.name_clashes() {
+        let (span, field, kind) = match maker {
+            Maker::Host(i) => (raw.hosts[i].name.span(), format!("hosts[{i}].name"), "host"),
+            Maker::User(i) => (
+                raw.pki.users[i].name.span(),
+                format!("pki.users[{i}].name"),
+                "user",
+            ),
+            // The cluster's names come first: a clash is always a later maker's.
+            Maker::Cluster => continue,
+        };
+        c.at(
+            span,
+            field,
+            format!(
+                "two artifacts would both be named {name:?}: this {kind} makes one and {} the other; rename the \
+                 {kind} (names like <host>-key, <host>-kubeconfig, <host>-overlay, <host>-bundle, \
+                 <host>-etcd-unit, <host>-nginx-stream, user-<name> and the built-in certificate names are taken)",
+                describe(first)
+            ),
+        );
+    }
 }
 
 /// Why an address cannot be a host's, if it cannot: unspecified, loopback, broadcast, multicast.
