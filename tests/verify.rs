@@ -215,3 +215,107 @@ fn verify_without_the_source_exits_3() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A builder whose output depends on its environment (here: how many builds ran before it in the process, as a
+/// clock or a random number would): `verify` names that derivation first, and its differing file.
+mod leaky_builder {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use hardway::engine::builder::{self, BuildContext, Builder, BuilderError, Registry};
+    use hardway::engine::graph::Graph;
+    use hardway::engine::scheduler::{Silent, realise};
+    use hardway::engine::seed::Seed;
+    use hardway::engine::store::{FileMode, OutputWriter, Store};
+
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+
+    /// Writes `stable` (its text) and `stamp`: with `leak`, a counter (not reproducible); with an input, the
+    /// input's stamp; else a constant.
+    struct Leaky;
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Params {
+        text: String,
+        leak: bool,
+    }
+
+    impl Builder for Leaky {
+        const NAME: &'static str = "test.leaky";
+        const VERSION: u64 = 1;
+        type Params = Params;
+
+        fn build(
+            &self,
+            p: Params,
+            ctx: &BuildContext,
+            out: &mut OutputWriter,
+        ) -> Result<(), BuilderError> {
+            out.file("stable", p.text.as_bytes(), FileMode::Public)?;
+            let stamp = if p.leak {
+                format!("run {}\n", RUNS.fetch_add(1, Ordering::SeqCst)).into_bytes()
+            } else if let Ok(input) = ctx.input("in") {
+                ctx.read(&input.join("stamp"))?
+            } else {
+                b"none\n".to_vec()
+            };
+            out.file("stamp", &stamp, FileMode::Public)
+        }
+    }
+
+    fn drv(
+        name: &str,
+        leak: bool,
+        inputs: BTreeMap<String, hardway::engine::derivation::DrvHash>,
+    ) -> hardway::engine::derivation::Derivation {
+        builder::derivation::<Leaky>(
+            name,
+            &Params {
+                text: name.into(),
+                leak,
+            },
+            inputs,
+        )
+        .expect("drv")
+    }
+
+    #[test]
+    fn verify_names_the_derivation_whose_output_depends_on_the_environment() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(&dir.path().join("store")).expect("store");
+        let seed = Seed::from_bytes([9; 32]);
+        let mut registry = Registry::new();
+        registry.register(Leaky).expect("register");
+        let mut g = Graph::default();
+        g.add(drv("steady", false, BTreeMap::new()));
+        let leaky = g.add(drv("leaky", true, BTreeMap::new()));
+        g.add(drv(
+            "user",
+            false,
+            BTreeMap::from([("in".to_string(), g.hash(leaky))]),
+        ));
+        realise(&g, &store, &seed, &registry, 1, &Silent).expect("build");
+        let report = hardway::ops::verify::verify(
+            &g,
+            &store,
+            &seed,
+            &registry,
+            1,
+            dir.path(),
+            &dir.path().join("none.lock"),
+        )
+        .expect("verify");
+        assert!(!report.identical());
+        let names: Vec<&str> = report
+            .differences
+            .iter()
+            .map(|d| d.derivation.as_str())
+            .collect();
+        // The first difference in dependency order is the leaky builder itself, then what consumed it; the
+        // reproducible one is not listed.
+        assert_eq!(names, ["leaky", "user"]);
+        let first = &report.differences[0];
+        assert_eq!(first.file, "stamp", "the member that differs: {first:?}");
+        assert_eq!(first.store_name, g.nodes[leaky].store_name);
+    }
+}

@@ -141,6 +141,7 @@ fn build(args: Args) -> anyhow::Result<()> {
         bar.finish_and_clear();
     }
     let summary = summary?;
+    store.save_stats()?;
     let lock_file = crate::ops::lock::lock_path(&args.target.recipe);
     let lock = crate::ops::lock::Lock::of(&plan, &store, seed.fingerprint())?;
     if args.locked {

@@ -48,14 +48,22 @@ pub fn realise(
     reporter: &dyn Reporter,
 ) -> Result<Summary, BuildError> {
     let n = plan.nodes.len();
+    let workers = jobs.clamp(1, n.max(1));
+    // First, which paths can be reused: checked in parallel chunks with no shared state (a no-op build is
+    // only this). Dependencies do not matter for a reuse; only what is left is scheduled in dependency order.
+    let reused = reusable(plan, store, workers, reporter);
     let mut users: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut waiting: Vec<usize> = vec![0; n];
     for (i, node) in plan.nodes.iter().enumerate() {
-        waiting[i] = node.deps.len();
-        for &d in &node.deps {
+        if reused[i] {
+            continue;
+        }
+        for &d in node.deps.iter().filter(|&&d| !reused[d]) {
+            waiting[i] += 1;
             users[d].push(i);
         }
     }
+    let todo = reused.iter().filter(|r| !**r).count();
     struct State {
         ready: Vec<usize>,
         waiting: Vec<usize>,
@@ -65,18 +73,21 @@ pub fn realise(
         error: Option<BuildError>,
     }
     // Ready work is taken from the end; reversing keeps plan order for -j 1 (readable logs, same results).
-    let mut ready: Vec<usize> = (0..n).filter(|&i| waiting[i] == 0).collect();
+    let mut ready: Vec<usize> = (0..n).filter(|&i| !reused[i] && waiting[i] == 0).collect();
     ready.reverse();
     let state = Mutex::new(State {
         ready,
         waiting,
         running: 0,
         done: 0,
-        summary: Summary::default(),
+        summary: Summary {
+            reused: n - todo,
+            ..Summary::default()
+        },
         error: None,
     });
     let wake = Condvar::new();
-    let workers = jobs.clamp(1, n.max(1));
+    let workers = workers.clamp(1, todo.max(1));
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
@@ -84,7 +95,7 @@ pub fn realise(
                     let next = {
                         let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
                         loop {
-                            if st.error.is_some() || st.done == n {
+                            if st.error.is_some() || st.done == todo {
                                 break None;
                             }
                             if let Some(i) = st.ready.pop() {
@@ -136,6 +147,34 @@ pub fn realise(
         Some(e) => Err(e),
         None => Ok(st.summary),
     }
+}
+
+/// Which nodes' store paths can be reused as they are (reported as reused); checked by `workers` threads.
+fn reusable(plan: &Graph, store: &Store, workers: usize, reporter: &dyn Reporter) -> Vec<bool> {
+    let n = plan.nodes.len();
+    let chunk = n.div_ceil(workers.max(1)).max(1);
+    let mut flags = vec![false; n];
+    std::thread::scope(|scope| {
+        for (c, part) in flags.chunks_mut(chunk).enumerate() {
+            scope.spawn(move || {
+                for (k, flag) in part.iter_mut().enumerate() {
+                    let node = &plan.nodes[c * chunk + k];
+                    let start = Instant::now();
+                    // An error here is not lost: the path is scheduled, and realising it reports it.
+                    if store.reusable(&node.store_name).unwrap_or(false) {
+                        *flag = true;
+                        reporter.realised(
+                            &node.drv.name,
+                            &node.store_name,
+                            Outcome::Reused,
+                            start.elapsed(),
+                        );
+                    }
+                }
+            });
+        }
+    });
+    flags
 }
 
 fn realise_one(

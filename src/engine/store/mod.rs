@@ -11,6 +11,7 @@
 //!   compares them (a stat per file, no read), so a file deleted or changed since is noticed and the path
 //!   re-hashed, then rebuilt if corrupt. Local bookkeeping, not content: it is never part of an output,
 //!   an export or a hash. `--check-store` re-hashes instead (catching a change that kept size and mtime).
+//!   `.stat/index` caches all of them in one file, read once per build.
 //!
 //! Every build writes into `.tmp`, then renames: killing hardway at any moment leaves no partial store path.
 //! The store directory is 0700; secret files are 0600, others 0644 or 0755, whatever the umask.
@@ -28,6 +29,8 @@ use super::derivation::{Derivation, DrvHash};
 
 const LAYOUT_FILE: &str = ".hardway-store";
 const LAYOUT: &str = "hardway store layout 1\n";
+/// The file in `.stat/` that caches every path's records.
+const INDEX: &str = "index";
 
 /// An open store.
 #[derive(Clone, Debug)]
@@ -35,6 +38,18 @@ pub struct Store {
     root: PathBuf,
     /// Re-hash every path before reusing it (`build --check-store`).
     check: bool,
+    /// The size+mtime records, read once per process from `.stat/index` (shared by clones).
+    stats: std::sync::Arc<StatIndex>,
+}
+
+/// `.stat/index`: every path's size+mtime records in one file, so a no-op build reads one file instead of one
+/// per path. A cache of the per-path `.stat/<name>` files, which stay authoritative: a record here that does not
+/// match is looked up there before the path is re-hashed.
+#[derive(Debug, Default)]
+struct StatIndex {
+    loaded: std::sync::OnceLock<std::collections::BTreeMap<String, String>>,
+    /// Records written or confirmed by this process, merged into the index by [`Store::save_stats`].
+    fresh: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
 }
 
 /// The state of one store path against its sidecar.
@@ -133,7 +148,11 @@ impl Store {
         mkdir_private(&root.join(".tmp"))?;
         mkdir_private(&root.join(".locks"))?;
         mkdir_private(&root.join(".stat"))?;
-        Ok(Store { root, check: false })
+        Ok(Store {
+            root,
+            check: false,
+            stats: Default::default(),
+        })
     }
 
     /// This store, re-hashing every path before it is reused (and rebuilding a corrupt one).
@@ -257,15 +276,89 @@ impl Store {
                 rel.display()
             ));
         }
-        write_private(&self.stat_path(store_name), lines.concat().as_bytes())
+        let text = lines.concat();
+        write_private(&self.stat_path(store_name), text.as_bytes())?;
+        self.remember(store_name, text);
+        Ok(())
+    }
+
+    fn remember(&self, store_name: &str, text: String) {
+        if let Ok(mut fresh) = self.stats.fresh.lock() {
+            fresh.insert(store_name.to_string(), text);
+        }
+    }
+
+    fn index(&self) -> &std::collections::BTreeMap<String, String> {
+        self.stats.loaded.get_or_init(|| {
+            let mut map = std::collections::BTreeMap::<String, String>::new();
+            if let Ok(text) = fs::read_to_string(self.root.join(".stat").join(INDEX)) {
+                for line in text.lines() {
+                    if let Some((name, rest)) = line.split_once(' ') {
+                        let e = map.entry(name.to_string()).or_default();
+                        e.push_str(rest);
+                        e.push('\n');
+                    }
+                }
+            }
+            map
+        })
+    }
+
+    /// Merges the records this process wrote or confirmed into `.stat/index` (a no-op when there are none), so
+    /// the next build's checks read one file. Call after a build; records of paths since removed are dropped.
+    pub fn save_stats(&self) -> Result<(), StoreError> {
+        let fresh = match self.stats.fresh.lock() {
+            Ok(f) if !f.is_empty() => f.clone(),
+            _ => return Ok(()),
+        };
+        let mut merged = self.index().clone();
+        merged.extend(fresh);
+        let mut out = String::new();
+        for (name, text) in &merged {
+            if !self.path(name).is_dir() {
+                continue;
+            }
+            for line in text.lines() {
+                out.push_str(name);
+                out.push(' ');
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        let dir = self.root.join(".stat");
+        write_atomic(&dir, &dir.join(INDEX), out.as_bytes())
     }
 
     /// The cheap check before a reuse: every file recorded at commit still has its size and mtime. When not
     /// (or when there is no record), the path is re-hashed; intact, its record is refreshed and it is reused.
+    /// Whether the path can be reused as it is: with `checking`, it re-hashes to its record; otherwise the
+    /// cheap size+mtime check passes (a failing one re-hashes). What `realise` checks before building.
+    pub fn reusable(&self, store_name: &str) -> Result<bool, StoreError> {
+        if self.check {
+            return Ok(
+                self.path(store_name).is_dir() && self.check_path(store_name)? == PathState::Intact
+            );
+        }
+        Ok(self.indexed_unchanged(store_name)
+            || (self.path(store_name).is_dir() && self.unchanged(store_name)?))
+    }
+
+    fn indexed_unchanged(&self, store_name: &str) -> bool {
+        let dir = self.path(store_name);
+        self.index()
+            .get(store_name)
+            .is_some_and(|t| !t.is_empty() && t.lines().all(|l| stat_matches(&dir, l)))
+    }
+
     fn unchanged(&self, store_name: &str) -> Result<bool, StoreError> {
         let dir = self.path(store_name);
+        let matches = |text: &str| !text.is_empty() && text.lines().all(|l| stat_matches(&dir, l));
         let same = match fs::read_to_string(self.stat_path(store_name)) {
-            Ok(text) => !text.is_empty() && text.lines().all(|line| stat_matches(&dir, line)),
+            Ok(text) if matches(&text) => {
+                self.remember(store_name, text);
+                true
+            }
+            Ok(_) => false,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
             Err(e) => return Err(io_err(&self.stat_path(store_name))(e)),
         };
@@ -364,6 +457,10 @@ impl Store {
         store_name: &str,
         build: impl FnOnce(&mut OutputWriter) -> Result<(), BuilderError>,
     ) -> Result<Outcome, StoreError> {
+        // The common case of a no-op build: the index's records match the files (which implies the path).
+        if !self.check && self.indexed_unchanged(store_name) {
+            return Ok(Outcome::Reused);
+        }
         let final_path = self.path(store_name);
         let mut repaired = false;
         if final_path.is_dir() {
