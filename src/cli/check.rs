@@ -35,7 +35,7 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
     } = public;
     let date = match args.date {
         Some(d) => d,
-        // The only clock read of hardway: "today" for an audit, never in an output.
+        // A clock read ("today" for an audit), as build's validity warning and renew's default date: never in an output.
         None => std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64),
