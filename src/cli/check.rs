@@ -2,8 +2,10 @@
 
 use crate::ops::check::check;
 
-/// Audit a build: chain of trust, CN/O for the Node authorizer and RBAC, API server SANs, kubeconfigs,
-/// validity windows, least privilege per host, one encryption config on all masters.
+/// Audit a build as an auditor would (needs the seed's fingerprint only)
+///
+/// Chain of trust, CN/O for the Node authorizer and RBAC, API server SANs, kubeconfigs, validity windows,
+/// least privilege per host, one encryption config on all masters.
 ///
 /// Exits 1 when there is an error; warnings alone exit 0.
 /// Example: hardway check recipes/seed.toml --date 2026-06-01

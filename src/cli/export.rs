@@ -6,9 +6,11 @@ use anyhow::Context;
 
 use crate::ops::export::{Request, export, signing_key};
 
-/// Write one signed archive for carrying bundles across an air gap: the hosts' bundles and manifests (as
-/// store paths), the pinned sources they contain, the recipe and its lock, and a MANIFEST of every member's
-/// size and SHA-256 signed with an Ed25519 key derived from the seed.
+/// Write a signed archive of hosts' bundles for an air gap (public key in FILE.pub)
+///
+/// The archive holds the hosts' bundles and manifests (as store paths), the pinned sources they contain, the
+/// recipe and its lock, and a MANIFEST of every member's size and SHA-256 signed with an Ed25519 key derived
+/// from the seed.
 ///
 /// The public key is printed and written beside the archive as FILE.pub (`name:base64`, Nix's format): give
 /// it to `hardway import` on the other side. The same build gives the same archive bytes. The archive holds

@@ -8,8 +8,10 @@ use crate::engine::store::{Outcome, Store};
 use crate::keys::sign::PublicKey;
 use crate::ops::import::stage;
 
-/// Check a signed archive made by `hardway export` and, only if every check passes, add its store paths to the
-/// store, its recipe and lock to --recipes and its bundle links to out/ (no seed needed: then `hardway push`).
+/// Check a signed export archive completely, then add it (no seed needed; then `hardway push`)
+///
+/// Only if every check passes, its store paths go into the store, its recipe and lock into --recipes and its
+/// bundle links into out/.
 ///
 /// Checked before anything is written: the signature of MANIFEST with --public-key, then each member's name,
 /// mode, size and SHA-256 against it, no member missing or extra, and each store path's derivation and output

@@ -4,8 +4,10 @@ use std::path::PathBuf;
 
 use crate::engine::seed::Seed;
 
-/// Make DIR a hardway project: `DIR/.hardway/` (the marker hardway finds recipes' state from, like Cargo.toml;
-/// commit it) and a new 32-byte secret seed `DIR/secrets/seed` from the OS RNG (mode 0600).
+/// Make DIR a project root (.hardway/) with a new secret seed DIR/secrets/seed
+///
+/// `DIR/.hardway/` is the marker hardway finds a recipe's seed, store and out/ from (as Cargo finds Cargo.toml;
+/// commit it); the seed is 32 bytes from the OS RNG, mode 0600.
 ///
 /// Never overwrites: an existing marker is kept; an existing seed is kept and reported (exit 1), never replaced.
 /// Back the seed up: every key of the cluster derives from it.

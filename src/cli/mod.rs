@@ -33,6 +33,8 @@ use clap::{Parser, Subcommand};
 ///   hardway renew recipes/seed.toml --date 2027-11-01   # a new issue_date in place; lists what re-issues
 ///   hardway fetch recipes/seed.toml        # download the pinned sources (etcd) into the store
 ///   hardway add etcd-v3.3.5-linux-amd64.tar.gz --recipe recipes/seed.toml   # import one by its hash
+///   hardway export recipes/seed.toml -o cluster.hwx                     # signed archive for an air gap
+///   hardway import cluster.hwx --public-key cluster.hwx.pub             # on the far side: no seed needed
 ///   hardway init                           # make this directory a project (.hardway/) with a new seed
 ///   hardway keygen --algorithm rsa-2048 --seed-hex 00112233445566778899aabbccddeeff
 ///

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::ops::push::{self, HostReport, Mode, Options, Outcome};
 
-/// Install each host's bundle (out/<host>.tar.gz) on the host over SSH, as one transaction per host.
+/// Install each host's bundle (out/<host>.tar.gz) on the host over SSH, one transaction per host
 ///
 /// Uses the system's ssh (your ~/.ssh/config, agent, ProxyJump and known_hosts; unknown host keys are refused,
 /// never accepted). Each host is reached at its recipe `ssh = "user@address:port"`, else root@<ip>:22. Only POSIX
