@@ -109,6 +109,13 @@ fn init_keeps_an_existing_marker_and_never_replaces_a_seed() {
     let err = fails(hardway().current_dir(t.path()).arg("init"));
     assert!(err.contains("refusing to overwrite"), "{err}");
     assert_eq!(std::fs::read(t.join("secrets/seed")).expect("seed"), before);
+    // --no-seed: the marker only (the far side of an air gap imports and pushes, it never builds).
+    let far = TestDir::bare();
+    let out = ok(hardway()
+        .current_dir(far.path())
+        .args(["init", "--no-seed"]));
+    assert!(out.contains(".hardway/"), "{out}");
+    assert!(far.join(".hardway").is_dir() && !far.join("secrets").exists());
     // init DIR makes another directory a project from anywhere.
     let other = TestDir::bare();
     ok(hardway()

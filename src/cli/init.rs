@@ -14,6 +14,7 @@ use crate::engine::seed::Seed;
 /// Examples:
 ///   hardway init                # the working directory becomes the project root
 ///   hardway init --seed-file /secure/seed
+///   hardway init --no-seed      # the far side of an air gap: import and push only
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -21,8 +22,11 @@ pub struct Args {
     #[arg(default_value = ".")]
     dir: PathBuf,
     /// Where to create the seed [default: DIR/secrets/seed].
-    #[arg(long, env = "HARDWAY_SEED_FILE")]
+    #[arg(long, env = "HARDWAY_SEED_FILE", conflicts_with = "no_seed")]
     seed_file: Option<PathBuf>,
+    /// Only the marker, no seed: for the far side of an air gap, which imports and pushes but never builds.
+    #[arg(long)]
+    no_seed: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -32,6 +36,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             args.dir.display(),
             super::project::MARKER
         );
+    }
+    if args.no_seed {
+        return Ok(());
     }
     let path = args
         .seed_file
