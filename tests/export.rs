@@ -132,6 +132,17 @@ fn two_exports_of_one_build_are_byte_identical_and_import_without_a_seed() {
         "--manifest",
         "out/node1.manifest",
     ]));
+    // --check: every check, nothing written, no project needed.
+    let auditor = TestDir::bare();
+    let out = ok(hardway()
+        .current_dir(auditor.path())
+        .arg("import")
+        .arg("--check")
+        .arg(&archive)
+        .arg("--public-key")
+        .arg(b.t.join("a.hwx.pub")));
+    assert!(out.contains("intact") && out.contains("node1"), "{out}");
+    assert_eq!(std::fs::read_dir(auditor.path()).expect("dir").count(), 0);
     // Again: nothing new, nothing changed.
     let out = import(&archive, &b.t.join("a.hwx.pub").to_string_lossy(), &far);
     assert!(String::from_utf8_lossy(&out.stdout).contains("(0 new)"));
@@ -221,6 +232,17 @@ fn every_tampering_is_refused_naming_the_member_before_anything_enters_the_store
     let f = t.join("flipped.hwx");
     std::fs::write(&f, &flipped).expect("write");
     refused(&f, &key, &["recipe/r.toml", "SHA-256"]);
+    let out = run(hardway()
+        .current_dir(t.path())
+        .args(["import", "--check"])
+        .arg(&f)
+        .arg("--public-key")
+        .arg(&key));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("recipe/r.toml"),
+        "--check accepted it: {err}"
+    );
 
     // One byte flipped in a bundle (a member inside a store path).
     let node1 = std::fs::read(b.out("node1.tar.gz")).expect("bundle");

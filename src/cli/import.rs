@@ -36,6 +36,10 @@ pub struct Args {
     /// Where the recipe and its lock go [default: recipes/ under the project root].
     #[arg(long, value_name = "DIR")]
     recipes: Option<PathBuf>,
+    /// Only check the archive (every check of an import, in a temporary directory); change nothing. Needs no
+    /// project: what an auditor or the receiving side runs first.
+    #[arg(long, conflicts_with_all = ["store", "out", "recipes"])]
+    check: bool,
 }
 
 fn public_key(arg: &str) -> anyhow::Result<PublicKey> {
@@ -56,6 +60,28 @@ fn public_key(arg: &str) -> anyhow::Result<PublicKey> {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let key = public_key(&args.public_key)?;
+    if args.check {
+        let scratch = tempfile::tempdir().context("making a temporary directory")?;
+        let store = Store::open(&scratch.path().join("store"))?;
+        let file = std::fs::File::open(&args.archive)
+            .with_context(|| format!("opening {}", args.archive.display()))?;
+        let staged = stage(std::io::BufReader::new(file), &key, &store)
+            .with_context(|| format!("{}: refused", args.archive.display()))?;
+        let hosts: Vec<String> = staged
+            .links()
+            .iter()
+            .filter_map(|(l, _, _)| l.strip_suffix(".tar.gz").map(str::to_string))
+            .collect();
+        println!(
+            "{}: signed by {}, {} members intact; recipe {}, hosts {}",
+            args.archive.display(),
+            key.name,
+            staged.manifest.members.len(),
+            staged.manifest.recipe,
+            hosts.join(", ")
+        );
+        return Ok(());
+    }
     let project = super::project::Project::of_cwd();
     let recipes = project.resolve(args.recipes.as_deref(), "recipes", "--recipes")?;
     let out = args.out.path(&project)?;
