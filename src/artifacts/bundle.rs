@@ -99,6 +99,13 @@ impl Builder for BundleBuilder {
 /// Input role of the etcd segment in a master's bundle.
 pub const INPUT_ETCD_SEGMENT: &str = "etcd-segment";
 
+/// The host whose bundle `node` is, if it is a bundle derivation (named `<host>-bundle`, see [`plan`]).
+pub fn host_of(node: &crate::engine::graph::Node) -> Option<&str> {
+    (node.drv.builder == BundleBuilder::NAME)
+        .then(|| node.drv.name.strip_suffix("-bundle"))
+        .flatten()
+}
+
 /// Plans every host's overlay listing and bundle; masters splice the etcd segment (`etcd_segment`) in.
 pub fn plan(
     recipe: &Recipe,

@@ -27,14 +27,13 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
     for note in public.notes() {
         eprintln!("{note}");
     }
-    let other = public.built_with_other_seed();
     let super::Public {
         recipe,
         plan,
         store,
         fingerprint,
         ..
-    } = public;
+    } = &public;
     let date = match args.date {
         Some(d) => d,
         // A clock read ("today" for an audit), as build's validity warning and renew's default date: never in an output.
@@ -42,7 +41,7 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64),
     };
-    let report = check(&recipe, &plan, &store, date).map_err(|e| match (&e, &other) {
+    let report = check(recipe, plan, store, date).map_err(|e| match (&e, public.built_with_other_seed()) {
         (crate::ops::check::CheckError::NotBuilt(..), Some(other)) => anyhow::anyhow!(
             "{e}; the store holds this recipe's build with another seed (fingerprint {other}), not with this one \
              ({fingerprint}): give that seed with --seed-file, or build with this one"

@@ -55,6 +55,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let lock = crate::ops::lock::Lock::of(&plan, &store, seed.fingerprint())?;
     let key = signing_key(&seed)?;
+    // The public key first: an archive is never left beside a stale key (a lone key file is harmless).
+    let public = key.public().to_string();
+    let pub_path = PathBuf::from(format!("{}.pub", args.output.display()));
+    super::write_public(&pub_path, format!("{public}\n").as_bytes(), true)?;
     let summary = export(
         &Request {
             graph: &plan,
@@ -67,9 +71,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         &args.output,
     )
     .with_context(|| format!("exporting to {}", args.output.display()))?;
-    let public = key.public().to_string();
-    let pub_path = PathBuf::from(format!("{}.pub", args.output.display()));
-    super::write_public(&pub_path, format!("{public}\n").as_bytes(), true)?;
     println!(
         "exported {} ({}) to {}: {} members, {} bytes, signed by {}",
         if summary.hosts.len() == 1 {

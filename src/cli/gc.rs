@@ -36,7 +36,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             seed: args.seed.clone(),
             store: args.store.clone(),
         };
-        let loaded = target.load()?;
+        let loaded = target.load_public()?;
         keep.extend(loaded.plan.nodes.iter().map(|n| n.store_name.clone()));
     }
     if let Ok(dir) = std::fs::read_dir(args.out.path(&project)?) {

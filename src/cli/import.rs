@@ -107,10 +107,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Err(e) => return Err(e).with_context(|| format!("reading {}", dest.display())),
         }
     }
-    for (link, _, _) in staged.links() {
-        super::build::ours_or_absent(&out.join(&link), store.root())?;
-    }
     let links = staged.links();
+    for (link, _, _) in &links {
+        super::build::ours_or_absent(&out.join(link), store.root())?;
+    }
     let recipe_name = staged.manifest.recipe.clone();
     let done = staged.commit(&store)?;
     for (dest, bytes) in &new_files {

@@ -237,31 +237,30 @@ impl Public {
         notes
     }
 
-    /// When nothing of the plan is built but the store holds paths of the same derivations made with another
-    /// seed: that seed's fingerprint (from the paths' sidecars).
+    /// When planned paths are missing but the store holds paths of the same derivations made with another seed
+    /// (seed-independent ones, such as sources, may well be built): that seed's fingerprint, from the sidecars.
     pub fn built_with_other_seed(&self) -> Option<String> {
+        let missing: Vec<&crate::engine::graph::Node> = self
+            .plan
+            .nodes
+            .iter()
+            .filter(|n| !self.store.is_built(&n.store_name))
+            .collect();
+        if missing.is_empty() {
+            return None;
+        }
         let names = self.store.list().ok()?;
-        for node in &self.plan.nodes {
-            if self.store.is_built(&node.store_name) {
-                continue;
-            }
-            let suffix = format!("-{}", node.drv.name);
-            for other in names.iter().filter(|n| n.ends_with(&suffix)) {
-                let Ok(Some(rec)) = self.store.recorded(other) else {
-                    continue;
-                };
-                let Ok(drv) =
-                    ciborium::from_reader::<ciborium::Value, _>(rec.derivation.as_slice())
-                else {
-                    continue;
-                };
-                let field = |v: &ciborium::Value, k: &str| {
-                    v.as_map()
-                        .and_then(|m| m.iter().find(|(key, _)| key.as_text() == Some(k)))
-                        .map(|(_, v)| v.clone())
-                };
-                let seed = field(&drv, "params")
-                    .and_then(|p| field(&p, "seed"))
+        for node in missing {
+            for other in names.iter().filter(|n| {
+                n.split_once('-')
+                    .is_some_and(|(_, name)| name == node.drv.name)
+            }) {
+                let seed = self
+                    .store
+                    .recorded(other)
+                    .ok()
+                    .flatten()
+                    .and_then(|r| r.param("seed"))
                     .and_then(|s| s.as_bytes().cloned())
                     .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok());
                 if let Some(seed) = seed
@@ -313,26 +312,30 @@ impl TargetArgs {
         let project = project::Project::of_recipe(&self.recipe);
         let seed_path = self.seed.path(&project)?;
         let lock_path = crate::ops::lock::lock_path(&self.recipe);
-        let lock = crate::ops::lock::Lock::read(&lock_path)?;
-        let lock_fp = lock.as_ref().and_then(|l| {
-            let hex = l.seed.as_bytes();
-            let mut b = [0u8; 32];
-            for (i, o) in b.iter_mut().enumerate() {
-                *o = u8::from_str_radix(std::str::from_utf8(hex.get(2 * i..2 * i + 2)?).ok()?, 16)
-                    .ok()?;
-            }
-            Some(Fingerprint::from_bytes(b))
-        });
+        // The lock is needed only without the seed: with the seed, a damaged lock is a note, not a failure.
+        let lock = crate::ops::lock::Lock::read(&lock_path);
+        let lock_fp = match &lock {
+            Ok(Some(l)) => crate::formats::hex::unhex::<32>(&l.seed).map(Fingerprint::from_bytes),
+            _ => None,
+        };
         let (fingerprint, from) = match Seed::load(&seed_path) {
-            Ok(s) => (s.fingerprint(), FingerprintFrom::Seed(seed_path)),
+            Ok(s) => {
+                if let Err(e) = &lock {
+                    eprintln!("hardway: note: {e} (not needed with the seed)");
+                }
+                (s.fingerprint(), FingerprintFrom::Seed(seed_path))
+            }
             Err(SeedError::Missing(_)) if self.seed.seed_file.is_none() => match lock_fp {
                 Some(fp) => (fp, FingerprintFrom::Lock(lock_path.clone())),
-                None => anyhow::bail!(
-                    "no seed at {} and no lock {}: the seed's fingerprint is needed to know the store paths; \
+                None => {
+                    lock?;
+                    anyhow::bail!(
+                        "no seed at {} and no lock {}: the seed's fingerprint is needed to know the store paths; \
                      build once (it writes the lock), or give --seed-file (see `hardway init`)",
-                    seed_path.display(),
-                    lock_path.display()
-                ),
+                        seed_path.display(),
+                        lock_path.display()
+                    )
+                }
             },
             Err(e) => return Err(e.into()),
         };
@@ -355,27 +358,12 @@ impl TargetArgs {
     }
 }
 
-/// Writes a public file (mode 0644) through a temporary file in its directory and a rename: never half-written.
-/// `replace`: an existing file is replaced; otherwise one that appeared meanwhile is an error.
+/// Writes a public file (mode 0644) atomically; `replace`: an existing file is replaced, else it is an error.
 pub fn write_public(dest: &std::path::Path, bytes: &[u8], replace: bool) -> anyhow::Result<()> {
     use anyhow::Context;
-    let what = || format!("writing {}", dest.display());
-    let dir = dest
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    std::fs::create_dir_all(dir).with_context(what)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(what)?;
-    std::io::Write::write_all(&mut tmp, bytes).with_context(what)?;
-    std::fs::set_permissions(
-        tmp.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o644),
-    )
-    .with_context(what)?;
-    if replace {
-        tmp.persist(dest).with_context(what)?;
-    } else {
-        tmp.persist_noclobber(dest).with_context(what)?;
+    if let Some(dir) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    Ok(())
+    crate::engine::atomic::write_file(dest, bytes, 0o644, replace)
+        .with_context(|| format!("writing {}", dest.display()))
 }

@@ -71,27 +71,27 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
         );
         return Ok(false);
     }
+    // Every recipe and its seed first: a bad one must fail before anything is removed.
+    let loaded: Vec<(&PathBuf, super::Loaded)> = a
+        .recipes
+        .iter()
+        .map(|recipe| {
+            let target = super::TargetArgs {
+                recipe: recipe.clone(),
+                seed: a.seed.clone(),
+                store: a.store.clone(),
+            };
+            target.load().map(|l| (recipe, l))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let registry = crate::plan::registry()?;
     for name in &bad {
         store.remove(name)?;
         println!("removed {name}");
     }
-    for recipe in &a.recipes {
-        let target = super::TargetArgs {
-            recipe: recipe.clone(),
-            seed: a.seed.clone(),
-            store: a.store.clone(),
-        };
-        let loaded = target.load()?;
-        let registry = crate::plan::registry()?;
-        let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let s = realise(
-            &loaded.plan,
-            &loaded.store,
-            &loaded.seed,
-            &registry,
-            jobs,
-            &Silent,
-        )?;
+    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for (recipe, l) in &loaded {
+        let s = realise(&l.plan, &l.store, &l.seed, &registry, jobs, &Silent)?;
         println!("{}: rebuilt {}", recipe.display(), s.built);
     }
     Ok(true)

@@ -4,6 +4,7 @@
 //! Nothing here knows of Kubernetes: artifact modules (`crate::artifacts`) implement [`Builder`] and the
 //! composition root (`crate::plan`) fills a [`Graph`]. No module of this layer imports from a higher one.
 
+pub mod atomic;
 pub mod builder;
 pub mod derivation;
 pub mod fetch;

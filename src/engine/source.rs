@@ -90,7 +90,4 @@ pub fn admit(store: &Store, node: &Node, file: &Path) -> Result<Outcome, StoreEr
     })
 }
 
-/// Lowercase hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::formats::hex::hex;

@@ -18,6 +18,8 @@
 
 use std::io::{self, Read, Write};
 
+use super::hex::{hex, unhex};
+
 /// The first line of a manifest.
 pub const FORMAT: &str = "hardway export v1";
 /// The first member: the signed list of the others.
@@ -77,21 +79,6 @@ pub fn valid_path(path: &str) -> bool {
         })
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex32(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
-}
-
 impl ExportManifest {
     /// The manifest's text (what is signed).
     pub fn render(&self) -> String {
@@ -147,7 +134,7 @@ impl ExportManifest {
                 }
                 ["member", sha, size, mode, path] => {
                     let sha256 =
-                        unhex32(sha).ok_or_else(|| err(n, "a SHA-256 that is not 64 hex"))?;
+                        unhex::<32>(sha).ok_or_else(|| err(n, "a SHA-256 that is not 64 hex"))?;
                     let size = size
                         .parse()
                         .map_err(|_| err(n, "a size that is not a number"))?;
@@ -242,10 +229,11 @@ pub struct Entry<'a> {
 }
 
 /// Reads an archive member by member, in order, refusing anything but regular files with allowed names.
-pub fn read(
+/// `visit`'s own error (any type a format error converts into) stops the reading and is returned as it is.
+pub fn read<E: From<ExportFormatError>>(
     reader: impl Read,
-    mut visit: impl FnMut(Entry<'_>) -> Result<(), ExportFormatError>,
-) -> Result<(), ExportFormatError> {
+    mut visit: impl FnMut(Entry<'_>) -> Result<(), E>,
+) -> Result<(), E> {
     let mut archive = tar::Archive::new(reader);
     for entry in archive.entries().map_err(ExportFormatError::Read)? {
         let mut entry = entry.map_err(ExportFormatError::Read)?;
@@ -255,12 +243,12 @@ pub fn read(
             reason: reason.to_string(),
         };
         if entry.header().entry_type() != tar::EntryType::Regular {
-            return Err(refuse(
-                "not a regular file (links, directories and devices are refused)",
-            ));
+            return Err(
+                refuse("not a regular file (links, directories and devices are refused)").into(),
+            );
         }
         if path != MANIFEST && path != SIGNATURE && !valid_path(&path) {
-            return Err(refuse("a name this format does not allow"));
+            return Err(refuse("a name this format does not allow").into());
         }
         let mode = entry.header().mode().map_err(ExportFormatError::Read)? & 0o7777;
         let size = entry.header().size().map_err(ExportFormatError::Read)?;
@@ -341,7 +329,7 @@ mod tests {
                 .read_to_end(&mut bytes)
                 .map_err(ExportFormatError::Read)?;
             seen.push((e.path, e.mode, bytes.len() as u64));
-            Ok(())
+            Ok::<(), ExportFormatError>(())
         })
         .expect("read");
         let names: Vec<&str> = seen.iter().map(|s| s.0.as_str()).collect();

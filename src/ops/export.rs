@@ -11,17 +11,21 @@ use std::path::{Path, PathBuf};
 
 use sha2::Digest as _;
 
-use crate::artifacts::bundle::{BundleBuilder, bundle_file, manifest_file};
+use crate::artifacts::bundle::{bundle_file, host_of, manifest_file};
 use crate::engine::builder::Builder;
 use crate::engine::graph::Graph;
 use crate::engine::source::SourceBuilder;
-use crate::engine::store::{PathState, Store};
-use crate::formats::export::{ExportFormatError, ExportManifest, Link, Member, write};
+use crate::engine::store::{FileMode, PathState, Store};
+use crate::formats::export::{ExportFormatError, ExportManifest, Link, Member, valid_path, write};
 use crate::keys::sign::SigningKey;
 
 /// Why an export could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
+    #[error(
+        "{path:?} cannot go into an archive: names are letters, digits and . _ + - (rename the file)"
+    )]
+    BadName { path: String },
     #[error("{host}: no bundle of that host in the plan")]
     UnknownHost { host: String },
     #[error("{store_name} is not built: run `hardway build` first")]
@@ -78,6 +82,10 @@ enum Source {
 }
 
 fn member(path: String, mode: u32, source: Source) -> Result<(Member, Source), ExportError> {
+    // Refused here, naming the file, rather than by the import on the far side of the air gap.
+    if !valid_path(&path) {
+        return Err(ExportError::BadName { path });
+    }
     let (size, sha256) = match &source {
         Source::Text(t) => (t.len() as u64, sha2::Sha256::digest(t).into()),
         Source::File(p) => {
@@ -107,13 +115,7 @@ pub fn export(req: &Request<'_>, out: &Path) -> Result<Summary, ExportError> {
         .nodes
         .iter()
         .enumerate()
-        .filter(|(_, n)| n.drv.builder == BundleBuilder::NAME)
-        .filter_map(|(i, n)| {
-            n.drv
-                .name
-                .strip_suffix("-bundle")
-                .map(|h| (h.to_string(), i))
-        })
+        .filter_map(|(i, n)| host_of(n).map(|h| (h.to_string(), i)))
         .collect();
     let mut hosts: Vec<String> = if req.hosts.is_empty() {
         bundles.iter().map(|(h, _)| h.clone()).collect()
@@ -156,6 +158,11 @@ pub fn export(req: &Request<'_>, out: &Path) -> Result<Summary, ExportError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    if !valid_path(&format!("recipe/{recipe_name}")) {
+        return Err(ExportError::BadName {
+            path: req.recipe.display().to_string(),
+        });
+    }
     let lock_name = Path::new(&recipe_name)
         .with_extension("lock")
         .to_string_lossy()
@@ -199,13 +206,7 @@ pub fn export(req: &Request<'_>, out: &Path) -> Result<Summary, ExportError> {
             }
             let meta = e.metadata().map_err(|e| io(&dir)(e.into()))?;
             let bits = std::os::unix::fs::PermissionsExt::mode(&meta.permissions());
-            let mode = if bits & 0o111 != 0 {
-                0o755
-            } else if bits & 0o044 != 0 {
-                0o644
-            } else {
-                0o600
-            };
+            let mode = FileMode::from_bits(bits).bits();
             let rel = e.path().strip_prefix(&dir).unwrap_or(e.path());
             members.push(member(
                 format!("store/{name}/{}", rel.to_string_lossy()),
@@ -269,7 +270,8 @@ pub fn signing_key(
         (text("generation"), ciborium::Value::Integer(1.into())),
     ]);
     // Text and integer values only: canonical encoding cannot fail.
-    let purpose = crate::engine::derivation::to_canonical_cbor(&purpose).unwrap_or_default();
+    let purpose =
+        crate::engine::derivation::to_canonical_cbor(&purpose).expect("plain purpose map");
     let secret = zeroize::Zeroizing::new(seed.derive(&purpose));
     SigningKey::from_secret(&format!("hardway-{}", seed.fingerprint()), &secret)
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::Digest as _;
 
-use crate::engine::store::{Outcome, Recorded, Store, StoreError, check_staged};
+use crate::engine::store::{Checked, Outcome, Recorded, Store, StoreError, check_staged};
 use crate::formats::export::{self, Entry, ExportFormatError, ExportManifest, MANIFEST, SIGNATURE};
 use crate::keys::sign::{PublicKey, SignError};
 
@@ -49,8 +49,8 @@ fn member_err(member: &str, reason: impl Into<String>) -> ImportError {
 pub struct Staged {
     dir: tempfile::TempDir,
     pub manifest: ExportManifest,
-    /// Store paths: name → what its sidecar records.
-    paths: BTreeMap<String, Recorded>,
+    /// Store paths, checked, by name.
+    paths: BTreeMap<String, Checked>,
 }
 
 /// The biggest MANIFEST or SIGNATURE read into memory.
@@ -82,87 +82,76 @@ pub fn stage(archive: impl Read, key: &PublicKey, store: &Store) -> Result<Stage
     let mut manifest: Option<ExportManifest> = None;
     let mut seen: BTreeMap<String, ()> = BTreeMap::new();
     let mut index = 0usize;
-    let mut failure: Option<ImportError> = None;
-    let result = export::read(archive, |e| {
-        let step = || -> Result<(), ImportError> {
-            index += 1;
-            match index {
-                1 if e.path == MANIFEST => {
-                    manifest_bytes = Some(read_text(e)?);
-                    Ok(())
-                }
-                1 => Err(ImportError::NoManifest(e.path)),
-                2 if e.path == SIGNATURE => {
-                    let sig = String::from_utf8(read_text(e)?)
-                        .map_err(|_| member_err(SIGNATURE, "not text"))?;
-                    let bytes = manifest_bytes.as_deref().unwrap_or_default();
-                    key.verify(bytes, sig.trim_end())
-                        .map_err(ImportError::Signature)?;
-                    let text = std::str::from_utf8(bytes)
-                        .map_err(|_| member_err(MANIFEST, "not UTF-8"))?;
-                    let m = ExportManifest::parse(text)?;
-                    if m.key != key.name {
-                        return Err(member_err(
-                            MANIFEST,
-                            format!("names key {:?}, not {:?}", m.key, key.name),
-                        ));
-                    }
-                    manifest = Some(m);
-                    Ok(())
-                }
-                2 => Err(ImportError::Unsigned(e.path)),
-                _ => {
-                    let m = manifest
-                        .as_ref()
-                        .ok_or_else(|| ImportError::Unsigned(e.path.clone()))?;
-                    let listed = m
-                        .members
-                        .binary_search_by(|x| x.path.as_str().cmp(e.path.as_str()))
-                        .map(|i| &m.members[i])
-                        .map_err(|_| {
-                            member_err(
-                                &e.path,
-                                "not listed in the signed MANIFEST (an extra member)",
-                            )
-                        })?;
-                    if seen.insert(e.path.clone(), ()).is_some() {
-                        return Err(member_err(&e.path, "present twice"));
-                    }
-                    if e.mode != listed.mode {
-                        return Err(member_err(
-                            &e.path,
-                            format!(
-                                "mode {:04o}, the signed MANIFEST says {:04o}",
-                                e.mode, listed.mode
-                            ),
-                        ));
-                    }
-                    if e.size != listed.size {
-                        return Err(member_err(
-                            &e.path,
-                            format!("{} bytes, the signed MANIFEST says {}", e.size, listed.size),
-                        ));
-                    }
-                    let got = write_member(dir.path(), &e.path, listed.mode, e.data)?;
-                    if got != listed.sha256 {
-                        return Err(member_err(
-                            &e.path,
-                            "its bytes differ from the signed SHA-256 (changed after signing)",
-                        ));
-                    }
-                    Ok(())
-                }
+    export::read(archive, |e| -> Result<(), ImportError> {
+        index += 1;
+        match index {
+            1 if e.path == MANIFEST => {
+                manifest_bytes = Some(read_text(e)?);
+                Ok(())
             }
-        };
-        step().map_err(|err| {
-            failure = Some(err);
-            ExportFormatError::Read(std::io::Error::other("refused"))
-        })
-    });
-    if let Some(f) = failure {
-        return Err(f);
-    }
-    result?;
+            1 => Err(ImportError::NoManifest(e.path)),
+            2 if e.path == SIGNATURE => {
+                let sig = String::from_utf8(read_text(e)?)
+                    .map_err(|_| member_err(SIGNATURE, "not text"))?;
+                let bytes = manifest_bytes.as_deref().unwrap_or_default();
+                key.verify(bytes, sig.trim_end())
+                    .map_err(ImportError::Signature)?;
+                let text =
+                    std::str::from_utf8(bytes).map_err(|_| member_err(MANIFEST, "not UTF-8"))?;
+                let m = ExportManifest::parse(text)?;
+                if m.key != key.name {
+                    return Err(member_err(
+                        MANIFEST,
+                        format!("names key {:?}, not {:?}", m.key, key.name),
+                    ));
+                }
+                manifest = Some(m);
+                Ok(())
+            }
+            2 => Err(ImportError::Unsigned(e.path)),
+            _ => {
+                let m = manifest
+                    .as_ref()
+                    .ok_or_else(|| ImportError::Unsigned(e.path.clone()))?;
+                let listed = m
+                    .members
+                    .binary_search_by(|x| x.path.as_str().cmp(e.path.as_str()))
+                    .map(|i| &m.members[i])
+                    .map_err(|_| {
+                        member_err(
+                            &e.path,
+                            "not listed in the signed MANIFEST (an extra member)",
+                        )
+                    })?;
+                if seen.insert(e.path.clone(), ()).is_some() {
+                    return Err(member_err(&e.path, "present twice"));
+                }
+                if e.mode != listed.mode {
+                    return Err(member_err(
+                        &e.path,
+                        format!(
+                            "mode {:04o}, the signed MANIFEST says {:04o}",
+                            e.mode, listed.mode
+                        ),
+                    ));
+                }
+                if e.size != listed.size {
+                    return Err(member_err(
+                        &e.path,
+                        format!("{} bytes, the signed MANIFEST says {}", e.size, listed.size),
+                    ));
+                }
+                let got = write_member(dir.path(), &e.path, listed.mode, e.data)?;
+                if got != listed.sha256 {
+                    return Err(member_err(
+                        &e.path,
+                        "its bytes differ from the signed SHA-256 (changed after signing)",
+                    ));
+                }
+                Ok(())
+            }
+        }
+    })?;
     let Some(manifest) = manifest else {
         return Err(match index {
             0 => ImportError::NoManifest("nothing".into()),
@@ -206,8 +195,7 @@ pub fn stage(archive: impl Read, key: &PublicKey, store: &Store) -> Result<Stage
         if !staged.is_dir() {
             return Err(member_err(&sidecar, "no files of that store path"));
         }
-        check_staged(name, &recorded.derivation, &recorded.output, &staged)?;
-        paths.insert(name.to_string(), recorded);
+        paths.insert(name.to_string(), check_staged(name, recorded, &staged)?);
     }
     Ok(Staged {
         dir,
@@ -286,14 +274,13 @@ impl Staged {
             .collect()
     }
 
-    /// Substitutes every store path into `store` (each checked again under its lock); returns what each did.
+    /// Substitutes every checked store path into `store`; returns what each did.
     pub fn commit(self, store: &Store) -> Result<Vec<(String, Outcome)>, ImportError> {
         let mut done = Vec::new();
-        for (name, rec) in &self.paths {
-            let staged = self.dir.path().join("store").join(name);
-            let outcome = store.substitute(name, &rec.derivation, &rec.output, &staged)?;
-            done.push((name.clone(), outcome));
+        for (name, checked) in self.paths {
+            done.push((name, store.substitute(checked)?));
         }
+        // The staging directory (`self.dir`) goes now, with what substitute left (paths already here).
         Ok(done)
     }
 }

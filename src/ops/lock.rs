@@ -15,13 +15,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::artifacts::bundle::{BundleBuilder, manifest_file};
+use crate::artifacts::bundle::{host_of, manifest_file};
 use crate::engine::builder::Builder;
 use crate::engine::graph::Graph;
 use crate::engine::seed::Fingerprint;
 use crate::engine::source::{SourceBuilder, SourceParams, hex};
 use crate::engine::store::Store;
 use crate::formats::bundle::{BundleDigest, Manifest};
+use crate::formats::hex::unhex;
 
 const MAGIC: &str = "# hardway lock v1: commit this file; `hardway build --locked` and `hardway verify` compare builds with it.";
 
@@ -74,9 +75,7 @@ impl Lock {
             }
             // A bundle derivation is named `<host>-bundle` (its parameters are not decoded: this runs on every
             // build, also a no-op one).
-            if node.drv.builder == BundleBuilder::NAME
-                && let Some(host) = node.drv.name.strip_suffix("-bundle")
-            {
+            if let Some(host) = host_of(node) {
                 let path = store.path(&node.store_name).join(manifest_file(host));
                 let text = std::fs::read_to_string(&path).map_err(|source| LockError::Io {
                     path: path.clone(),
@@ -151,7 +150,7 @@ impl Lock {
         for (i, line) in lines {
             let n = i + 1;
             let f: Vec<&str> = line.split(' ').collect();
-            let hex64 = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+            let hex64 = |s: &str| crate::formats::hex::unhex::<32>(s).is_some();
             match f.as_slice() {
                 ["hardway", v] => lock.hardway = v.to_string(),
                 ["seed-fingerprint", h] if hex64(h) => lock.seed = h.to_string(),
@@ -164,16 +163,17 @@ impl Lock {
                 ["source", file, "sha256", h] if hex64(h) => {
                     lock.sources.insert(file.to_string(), h.to_string());
                 }
-                ["bundle", host, "sha256", s, "blake3", b, "size", size]
-                    if hex64(s) && hex64(b) =>
-                {
+                ["bundle", host, "sha256", s, "blake3", b, "size", size] => {
+                    let (Some(sha256), Some(blake3)) = (unhex::<32>(s), unhex::<32>(b)) else {
+                        return Err(err(n, "a bundle hash is not 64 lowercase hex digits"));
+                    };
                     let size = size.parse().map_err(|_| err(n, "size is not a number"))?;
                     lock.bundles.insert(
                         host.to_string(),
                         BundleDigest {
                             size,
-                            sha256: unhex(s),
-                            blake3: unhex(b),
+                            sha256,
+                            blake3,
                         },
                     );
                 }
@@ -189,15 +189,7 @@ impl Lock {
             path: path.to_path_buf(),
             source,
         };
-        let name = path
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-        std::fs::write(&tmp, self.render()).map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            io(e)
-        })
+        crate::engine::atomic::write_file(path, self.render().as_bytes(), 0o644, true).map_err(io)
     }
 
     /// Every way `other` (a new build) differs from this lock, one line each; empty when they agree.
@@ -244,14 +236,6 @@ fn diff_maps<V: PartialEq>(
             out.push(format!("{what} {k}: built ({}), not in the lock", show(v)));
         }
     }
-}
-
-fn unhex(s: &str) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap_or(0);
-    }
-    out
 }
 
 #[cfg(test)]

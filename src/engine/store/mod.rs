@@ -78,6 +78,8 @@ pub enum StoreError {
          directory becomes a store; use another --store"
     )]
     NotAStore { path: PathBuf },
+    #[error("store path {store_name} not admitted: {why}")]
+    NotAdmitted { store_name: String, why: String },
     #[error("building {name}: {source}")]
     Build {
         name: String,
@@ -180,9 +182,9 @@ impl Store {
     pub fn references(&self, store_name: &str) -> Result<Vec<String>, StoreError> {
         let sidecar = self.root.join(format!("{store_name}.drv"));
         let bad = || io_err(&sidecar)(std::io::Error::other("not a hardway sidecar"));
-        let (drv_bytes, _) = self.read_sidecar(store_name)?.ok_or_else(bad)?;
+        let recorded = self.recorded(store_name)?.ok_or_else(bad)?;
         let drv: ciborium::Value =
-            ciborium::from_reader(drv_bytes.as_slice()).map_err(|_| bad())?;
+            ciborium::from_reader(recorded.derivation.as_slice()).map_err(|_| bad())?;
         let inputs = map_field(&drv, "inputs").ok_or_else(bad)?;
         let mut out = Vec::new();
         for (_, h) in inputs.as_map().ok_or_else(bad)? {
@@ -195,29 +197,47 @@ impl Store {
         Ok(out)
     }
 
-    /// A path's sidecar: the derivation's CBOR and the recorded output hash; `None` when it is missing or not
-    /// a sidecar. Other read errors are errors.
-    fn read_sidecar(&self, store_name: &str) -> Result<Option<Sidecar>, StoreError> {
+    /// What a path's sidecar records; `None` when it is missing or not a sidecar. Other read errors are errors.
+    pub fn recorded(&self, store_name: &str) -> Result<Option<Recorded>, StoreError> {
         let sidecar = self.root.join(format!("{store_name}.drv"));
-        let bytes = match fs::read(&sidecar) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_err(&sidecar)(e)),
-        };
-        let Ok(value) = ciborium::from_reader::<ciborium::Value, _>(bytes.as_slice()) else {
-            return Ok(None);
-        };
-        let bytes_of = |k| map_field(&value, k).and_then(|v| v.as_bytes().cloned());
-        Ok(bytes_of("derivation").zip(bytes_of("output")))
+        match fs::read(&sidecar) {
+            Ok(b) => Ok(Recorded::parse(&b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(&sidecar)(e)),
+        }
+    }
+
+    /// Writes a path's sidecar (under its lock): it counts only once the output directory is renamed next to it.
+    fn write_sidecar(
+        &self,
+        store_name: &str,
+        derivation: &[u8],
+        output: &[u8; 32],
+    ) -> Result<(), StoreError> {
+        let sidecar = ciborium::Value::Map(vec![
+            (
+                ciborium::Value::Text("derivation".into()),
+                ciborium::Value::Bytes(derivation.to_vec()),
+            ),
+            (
+                ciborium::Value::Text("output".into()),
+                ciborium::Value::Bytes(output.to_vec()),
+            ),
+        ]);
+        let path = self.root.join(format!("{store_name}.drv"));
+        let mut bytes = Vec::new();
+        ciborium::into_writer(&sidecar, &mut bytes)
+            .map_err(|e| io_err(&path)(std::io::Error::other(e.to_string())))?;
+        write_private(&path, &bytes)
     }
 
     /// Re-hashes a path's files and compares them with the hash its sidecar recorded.
     pub fn check_path(&self, store_name: &str) -> Result<PathState, StoreError> {
-        let Some((_, recorded)) = self.read_sidecar(store_name)? else {
+        let Some(recorded) = self.recorded(store_name)? else {
             return Ok(PathState::NoSidecar);
         };
         match hash_output(&self.path(store_name)) {
-            Ok(h) if h.as_slice() == recorded.as_slice() => Ok(PathState::Intact),
+            Ok(h) if h == recorded.output => Ok(PathState::Intact),
             // An unreadable file is as good as a changed one.
             Ok(_) | Err(StoreError::Io { .. }) => Ok(PathState::Corrupt),
             Err(e) => Err(e),
@@ -372,55 +392,29 @@ impl Store {
         Ok(true)
     }
 
-    /// Adds a path made elsewhere (an import, as Nix substitutes from a cache): `staged` (a directory inside
-    /// this store's `.tmp`) becomes `store_name` only if `derivation` (canonical CBOR) hashes to the name and
-    /// the staged files hash to `output`, the hash recorded where it was built. A path already here and intact
-    /// is kept (the staged copy is discarded); a corrupt one is replaced.
-    pub fn substitute(
-        &self,
-        store_name: &str,
-        derivation: &[u8],
-        output: &[u8; 32],
-        staged: &Path,
-    ) -> Result<Outcome, StoreError> {
-        check_staged(store_name, derivation, output, staged)?;
-        let final_path = self.path(store_name);
-        let _lock = self.lock_for(store_name)?;
+    /// Adds a path made elsewhere (an import, as Nix substitutes from a cache), once [`check_staged`] has
+    /// checked it. A path already here and intact is kept (the staged copy is discarded); a corrupt one is
+    /// replaced.
+    pub fn substitute(&self, checked: Checked) -> Result<Outcome, StoreError> {
+        let Checked {
+            store_name,
+            recorded,
+            dir,
+        } = checked;
+        let final_path = self.path(&store_name);
+        let _lock = self.lock_for(&store_name)?;
         let mut outcome = Outcome::Built;
         if final_path.is_dir() {
-            if self.check_path(store_name)? == PathState::Intact {
+            if self.check_path(&store_name)? == PathState::Intact {
                 return Ok(Outcome::Reused);
             }
-            self.remove_locked(store_name)?;
+            self.remove_locked(&store_name)?;
             outcome = Outcome::Repaired;
         }
-        let sidecar = ciborium::Value::Map(vec![
-            (
-                ciborium::Value::Text("derivation".into()),
-                ciborium::Value::Bytes(derivation.to_vec()),
-            ),
-            (
-                ciborium::Value::Text("output".into()),
-                ciborium::Value::Bytes(output.to_vec()),
-            ),
-        ]);
-        let mut sidecar_bytes = Vec::new();
-        ciborium::into_writer(&sidecar, &mut sidecar_bytes)
-            .map_err(|e| io_err(&final_path)(std::io::Error::other(e.to_string())))?;
-        write_private(&self.root.join(format!("{store_name}.drv")), &sidecar_bytes)?;
-        self.write_stat(store_name, staged)?;
-        fs::rename(staged, &final_path).map_err(io_err(&final_path))?;
+        self.write_sidecar(&store_name, &recorded.derivation, &recorded.output)?;
+        self.write_stat(&store_name, &dir)?;
+        fs::rename(&dir, &final_path).map_err(io_err(&final_path))?;
         Ok(outcome)
-    }
-
-    /// What a path's sidecar records (for an export); `None` when it has no readable sidecar.
-    pub fn recorded(&self, store_name: &str) -> Result<Option<Recorded>, StoreError> {
-        Ok(self.read_sidecar(store_name)?.and_then(|(derivation, o)| {
-            o.as_slice()
-                .try_into()
-                .ok()
-                .map(|output| Recorded { derivation, output })
-        }))
     }
 
     fn lock_for(&self, store_name: &str) -> Result<fs::File, StoreError> {
@@ -497,22 +491,7 @@ impl Store {
             });
         }
         let output_hash = writer.finish()?;
-        let sidecar = ciborium::Value::Map(vec![
-            (
-                ciborium::Value::Text("derivation".into()),
-                ciborium::Value::Bytes(drv.to_cbor()),
-            ),
-            (
-                ciborium::Value::Text("output".into()),
-                ciborium::Value::Bytes(output_hash.to_vec()),
-            ),
-        ]);
-        let mut sidecar_bytes = Vec::new();
-        ciborium::into_writer(&sidecar, &mut sidecar_bytes)
-            .map_err(|e| io_err(&final_path)(std::io::Error::other(e.to_string())))?;
-        // Written in place under the lock: it counts only once the output directory is renamed next to it.
-        let sidecar_path = self.root.join(format!("{store_name}.drv"));
-        write_private(&sidecar_path, &sidecar_bytes)?;
+        self.write_sidecar(store_name, &drv.to_cbor(), &output_hash)?;
         self.write_stat(store_name, &tmp)?;
         fs::rename(&tmp, &final_path).map_err(io_err(&final_path))?;
         drop(lock);
@@ -533,23 +512,26 @@ pub struct Recorded {
     pub output: [u8; 32],
 }
 
-/// A sidecar's two parts: the derivation's canonical CBOR and the output's recorded BLAKE3.
-type Sidecar = (Vec<u8>, Vec<u8>);
+/// A path made elsewhere that [`check_staged`] checked: the only thing [`Store::substitute`] takes.
+#[derive(Debug)]
+pub struct Checked {
+    store_name: String,
+    recorded: Recorded,
+    dir: PathBuf,
+}
 
-/// Checks a path made elsewhere before it may become `store_name`: `derivation` (canonical CBOR) hashes to the
-/// name, and the files under `staged` hash to `output`.
+/// Checks a path made elsewhere before it may become `store_name`: `recorded.derivation` (canonical CBOR)
+/// hashes to the name, and the files under `staged` hash to `recorded.output`.
 pub fn check_staged(
     store_name: &str,
-    derivation: &[u8],
-    output: &[u8; 32],
+    recorded: Recorded,
     staged: &Path,
-) -> Result<(), StoreError> {
-    let refuse = |why: String| {
-        io_err(staged)(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("not admitted as {store_name}: {why}"),
-        ))
+) -> Result<Checked, StoreError> {
+    let refuse = |why: String| StoreError::NotAdmitted {
+        store_name: store_name.to_string(),
+        why,
     };
+    let derivation = recorded.derivation.as_slice();
     let drv: ciborium::Value = ciborium::from_reader(derivation)
         .map_err(|_| refuse("its derivation is not CBOR".into()))?;
     let name = map_field(&drv, "name")
@@ -559,15 +541,25 @@ pub fn check_staged(
     if expected != store_name {
         return Err(refuse(format!("its derivation hashes to {expected}")));
     }
-    if hash_output(staged)? != *output {
+    if hash_output(staged)? != recorded.output {
         return Err(refuse(
             "its files do not hash to the output recorded where it was built".into(),
         ));
     }
-    Ok(())
+    Ok(Checked {
+        store_name: store_name.to_string(),
+        recorded,
+        dir: staged.to_path_buf(),
+    })
 }
 
 impl Recorded {
+    /// The field `key` of the recorded derivation's parameters, if it has one.
+    pub fn param(&self, key: &str) -> Option<ciborium::Value> {
+        let drv: ciborium::Value = ciborium::from_reader(self.derivation.as_slice()).ok()?;
+        map_field(&map_field(&drv, "params")?, key)
+    }
+
     /// Parses a sidecar file's bytes; `None` when they are not a sidecar.
     pub fn parse(bytes: &[u8]) -> Option<Recorded> {
         let value: ciborium::Value = ciborium::from_reader(bytes).ok()?;

@@ -29,7 +29,8 @@ impl FileMode {
         }
     }
 
-    fn from_bits(bits: u32) -> FileMode {
+    /// The class of a file's mode bits: any execute bit, else any group/other read bit, else secret.
+    pub fn from_bits(bits: u32) -> FileMode {
         if bits & 0o111 != 0 {
             FileMode::Executable
         } else if bits & 0o044 != 0 {

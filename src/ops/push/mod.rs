@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use crate::artifacts::bundle::{bundle_file, manifest_file};
 use crate::formats::bundle::{BundleError, Manifest, verify_bundle};
+use crate::formats::hex::hex;
 use crate::recipe::{Recipe, Role, SshTarget};
 
 use protocol::{Finish, Item, Session};
@@ -422,10 +423,6 @@ fn local_bundle(plan: &HostPlan, opts: &Options) -> Result<(String, String), Pus
         source,
     })?;
     Ok((text, hex(&manifest.bundle.sha256)))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// How many lines of stderr a report keeps.
